@@ -1,0 +1,112 @@
+"""One running site on this machine: its home folder, its config and its secrets.
+
+Everything an instance writes lives under its home (default ./var, or CALLCORE_HOME):
+the rendered Asterisk configuration, Asterisk's own run/log/spool/db folders, the notice
+audio, the SQLite store, the journal and the secrets file. Two instances with different
+homes and ports run side by side (the tests rely on it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+import config
+from config.schema import SiteConfig
+
+
+@dataclass(frozen=True)
+class Secrets:
+    ami_secret: str
+    seat_passwords: dict[str, str]  # seat id -> SIP password
+    api_tokens: dict[str, dict[str, str]]  # token -> {"role": ..., "name": ...}
+
+
+class Instance:
+    def __init__(self, home: str | Path | None = None, config_path: str | Path | None = None):
+        self.home = Path(home or os.environ.get("CALLCORE_HOME", "var")).absolute()
+        self.config_path = Path(config_path) if config_path else config.loader.default_path()
+
+    @cached_property
+    def config(self) -> SiteConfig:
+        return config.load(self.config_path)
+
+    def reload_config(self) -> SiteConfig:
+        """Validate the file again; the instance keeps its old config if the new one is bad."""
+        cfg = config.load(self.config_path)
+        self.__dict__["config"] = cfg
+        return cfg
+
+    # Folders, as the host sees them.
+    @property
+    def etc(self) -> Path:
+        return self.home / "etc"
+
+    @property
+    def sounds(self) -> Path:
+        return self.home / "sounds"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "log"
+
+    @property
+    def spool(self) -> Path:
+        return self.home / "spool"
+
+    @property
+    def lib(self) -> Path:
+        return self.home / "lib"
+
+    @property
+    def journal(self) -> Path:
+        return self.home / "journal"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "secrets.yaml"
+
+    @property
+    def db_url(self) -> str:
+        return os.environ.get("CALLCORE_DB_URL") or f"sqlite:///{self.home / 'callcore.db'}"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.etc, self.sounds, self.run, self.log, self.spool, self.lib,
+                  self.journal):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def secrets(self) -> Secrets:
+        """Read the secrets file, creating whatever is missing (new seats get a password)."""
+        self.ensure_dirs()
+        data: dict = {}
+        if self.secrets_file.exists():
+            data = yaml.safe_load(self.secrets_file.read_text(encoding="utf-8")) or {}
+        changed = False
+        if not data.get("ami_secret"):
+            data["ami_secret"] = _secrets.token_urlsafe(24)
+            changed = True
+        seats = data.setdefault("seat_passwords", {})
+        for seat in self.config.seats:
+            if not seats.get(seat.id):
+                seats[seat.id] = _secrets.token_urlsafe(12)
+                changed = True
+        tokens = data.setdefault("api_tokens", {})
+        if not tokens:
+            tokens[_secrets.token_urlsafe(24)] = {"role": "admin", "name": "admin"}
+            changed = True
+        if changed:
+            tmp = self.secrets_file.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                yaml.safe_dump(data, f, allow_unicode=True, sort_keys=True)
+            os.replace(tmp, self.secrets_file)
+        return Secrets(data["ami_secret"], dict(seats), dict(tokens))

@@ -1,0 +1,311 @@
+"""The site configuration: the hotline directory, zones, seats, trunks and the PBX settings.
+
+Everything a site changes lives in one YAML file validated by these models, so a typo is
+caught at load with the file, the key and the problem, before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
+DIGITS = r"^[0-9]{3,20}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mode(StrEnum):
+    """How a number of the plan's directory is served."""
+
+    MAIN = "main"  # 12345 itself
+    RETAINED = "retained"  # kept number, lands in its expert zone
+    CANCELLED = "cancelled"  # withdrawn; notice during the transition, then general seats
+    SUBCENTRE = "subcentre"  # 12366: the tax centre's own system over a trunk
+
+
+class ZoneKind(StrEnum):
+    GENERAL = "general"
+    EXPERT = "expert"
+    SUBCENTRE = "subcentre"  # the 12366 zone inside 12345
+    ENTERPRISE = "enterprise"  # 一企来
+
+
+class Role(StrEnum):
+    GENERAL = "general"
+    EXPERT = "expert"
+    TAX = "tax"
+    ENTERPRISE = "enterprise"
+
+
+class Window(Strict):
+    """Transition window of a cancelled number, both days inclusive, in the site's time zone."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+class ServiceTargets(Strict):
+    answer_seconds: Annotated[int, Field(ge=1, le=600)] = 15
+    sl_target: Annotated[float, Field(gt=0, le=1)] = 0.9
+    answer_rate_target: Annotated[float, Field(gt=0, le=1)] = 0.95
+
+
+class Site(Strict):
+    name: str
+    city: str
+    area_code: Annotated[str, Field(pattern=r"^0[0-9]{2,3}$")]
+    timezone: str = "Asia/Shanghai"
+    lang: Literal["zh", "en"] = "zh"
+    targets: ServiceTargets = ServiceTargets()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+
+class PbxSettings(Strict):
+    """Where Asterisk and callcore listen. Loopback only by default; ports are per instance."""
+
+    bind: str = "127.0.0.1"
+    sip_port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    ami_port: Annotated[int, Field(ge=1, le=65535)] = 5038
+    agi_port: Annotated[int, Field(ge=1, le=65535)] = 4573
+    api_port: Annotated[int, Field(ge=1, le=65535)] = 8345
+    rtp_start: Annotated[int, Field(ge=1024, le=65535)] = 20000
+    rtp_end: Annotated[int, Field(ge=1024, le=65535)] = 20999
+    realm: str = "callcore"
+    # How long the dialplan waits for a FastAGI routing decision before routing statically.
+    agi_bound_ms: Annotated[int, Field(ge=100, le=10000)] = 1000
+    ami_user: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")] = "callcore"
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        ipaddress.ip_address(v)
+        return v
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> PbxSettings:
+        if self.rtp_end <= self.rtp_start:
+            raise ValueError("rtp_end must be above rtp_start")
+        return self
+
+
+class Trunk(Strict):
+    """A SIP peer identified by address: the carrier delivering calls, or the 12366 sub-centre."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
+    name: str
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    match: list[str] = []  # source addresses/networks that identify it; default: host
+    dial_timeout: Annotated[int, Field(ge=1, le=120)] = 20
+    qualify_seconds: Annotated[int, Field(ge=0, le=300)] = 5
+
+    @field_validator("match")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            ipaddress.ip_network(item, strict=False)
+        return v
+
+    @property
+    def sources(self) -> list[str]:
+        return self.match or [self.host]
+
+
+class OverflowStep(Strict):
+    """After `after_seconds` in queue, members up to `max_penalty` are offered the call too."""
+
+    after_seconds: Annotated[int, Field(ge=1, le=3600)]
+    max_penalty: Annotated[int, Field(ge=0, le=100)]
+
+
+class Zone(Strict):
+    id: Annotated[str, Field(pattern=ZONE_ID)]
+    name: str
+    kind: ZoneKind
+    wrapup_seconds: Annotated[int, Field(ge=0, le=600)] = 5
+    # 0: the caller waits until a human answers (a caller is never turned away).
+    max_wait_seconds: Annotated[int, Field(ge=0, le=7200)] = 0
+    overflow: list[OverflowStep] = []
+
+    @property
+    def queue(self) -> str:
+        """Asterisk queue name; never 'general', which queues.conf reserves."""
+        return f"q-{self.id}"
+
+    @model_validator(mode="after")
+    def _overflow_increasing(self) -> Zone:
+        steps = self.overflow
+        for a, b in zip(steps, steps[1:], strict=False):
+            if b.after_seconds <= a.after_seconds or b.max_penalty <= a.max_penalty:
+                raise ValueError("overflow steps must rise in after_seconds and max_penalty")
+        return self
+
+
+class Hotline(Strict):
+    number: Annotated[str, Field(pattern=r"^[0-9]{3,20}(-[0-9]{1,6})?$")]
+    name: str
+    unit: str
+    mode: Mode
+    zone: str | None = None
+    # What the carrier delivers as the called number; default: the number's digits.
+    dialed: list[Annotated[str, Field(pattern=DIGITS)]] = []
+    notice: str | None = None
+    notice_audio: str | None = None  # a recorded file; otherwise the notice text is spoken
+    transition: Window | None = None
+    trunk: str | None = None
+
+    @property
+    def carrier_numbers(self) -> list[str]:
+        return self.dialed or [self.number.replace("-", "")]
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> Hotline:
+        m = self.mode
+        if m is Mode.CANCELLED:
+            if not (self.notice and self.notice.strip()):
+                raise ValueError("a cancelled number needs notice text (notice)")
+            if self.transition is None:
+                raise ValueError("a cancelled number needs a transition window (transition)")
+            if self.zone is not None:
+                raise ValueError("a cancelled number reaches the general seats; remove zone")
+        else:
+            if self.zone is None:
+                raise ValueError(f"a {m.value} number needs a zone")
+        if m is Mode.SUBCENTRE and self.trunk is None:
+            raise ValueError("a sub-centre needs the trunk that reaches it (trunk)")
+        if m is not Mode.SUBCENTRE and self.trunk is not None:
+            raise ValueError("only a sub-centre has a trunk")
+        return self
+
+
+class Seat(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    name: str
+    extension: Annotated[str, Field(pattern=r"^[0-9]{3,8}$")]
+    role: Role
+    zone: str
+    # Zones this seat can back up, with a level: 1 is closest (offered first on overflow).
+    skills: dict[str, Annotated[int, Field(ge=1, le=9)]] = {}
+
+
+class Enterprise(Strict):
+    """A registered enterprise contact (一企来): recognised by the caller's number."""
+
+    number: Annotated[str, Field(pattern=DIGITS)]
+    name: str
+
+
+class SiteConfig(Strict):
+    site: Site
+    pbx: PbxSettings = PbxSettings()
+    general_zone: str = "general"
+    zones: list[Zone]
+    trunks: list[Trunk]
+    carrier_trunk: str = "carrier"
+    hotlines: list[Hotline]
+    seats: list[Seat] = []
+    enterprises: list[Enterprise] = []
+
+    # Cross-references are checked here so each problem names the entry it is in.
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        zones = {z.id: z for z in self.zones}
+        trunks = {t.id for t in self.trunks}
+
+        def dup(kind: str, items: list[tuple[int, str]]) -> None:
+            seen: dict[str, int] = {}
+            for i, key in items:
+                if key in seen:
+                    problems.append(((kind, i), f"duplicate {key!r} (also at {kind}[{seen[key]}])"))
+                else:
+                    seen[key] = i
+
+        dup("zones", [(i, z.id) for i, z in enumerate(self.zones)])
+        dup("trunks", [(i, t.id) for i, t in enumerate(self.trunks)])
+        dup("hotlines", [(i, h.number) for i, h in enumerate(self.hotlines)])
+        dup("seats", [(i, s.id) for i, s in enumerate(self.seats)])
+        dup("seats", [(i, s.extension) for i, s in enumerate(self.seats)])
+        dup("enterprises", [(i, e.number) for i, e in enumerate(self.enterprises)])
+        carried: dict[str, int] = {}
+        for i, h in enumerate(self.hotlines):
+            for n in h.carrier_numbers:
+                if n in carried and carried[n] != i:
+                    problems.append(
+                        (("hotlines", i, "dialed"), f"dialed number {n} also routes hotlines[{carried[n]}]")
+                    )
+                carried[n] = i
+
+        if self.general_zone not in zones:
+            problems.append((("general_zone",), f"unknown zone {self.general_zone!r}"))
+        elif zones[self.general_zone].kind is not ZoneKind.GENERAL:
+            problems.append((("general_zone",), "must name a zone of kind general"))
+        if self.carrier_trunk not in trunks:
+            problems.append((("carrier_trunk",), f"unknown trunk {self.carrier_trunk!r}"))
+        for i, h in enumerate(self.hotlines):
+            if h.zone is not None and h.zone not in zones:
+                problems.append((("hotlines", i, "zone"), f"unknown zone {h.zone!r}"))
+            if h.trunk is not None and h.trunk not in trunks:
+                problems.append((("hotlines", i, "trunk"), f"unknown trunk {h.trunk!r}"))
+        mains = [i for i, h in enumerate(self.hotlines) if h.mode is Mode.MAIN]
+        if len(mains) != 1:
+            problems.append((("hotlines",), f"exactly one main number is needed, found {len(mains)}"))
+        for i, s in enumerate(self.seats):
+            if s.zone not in zones:
+                problems.append((("seats", i, "zone"), f"unknown zone {s.zone!r}"))
+            for z in s.skills:
+                if z not in zones:
+                    problems.append((("seats", i, "skills", z), f"unknown zone {z!r}"))
+        if problems:
+            raise CrossReferenceError(problems)
+        return self
+
+    # Lookups used on the routing path; built once per loaded config.
+    def zone(self, zone_id: str) -> Zone:
+        return next(z for z in self.zones if z.id == zone_id)
+
+    def trunk(self, trunk_id: str) -> Trunk:
+        return next(t for t in self.trunks if t.id == trunk_id)
+
+    @property
+    def main(self) -> Hotline:
+        return next(h for h in self.hotlines if h.mode is Mode.MAIN)
+
+
+class CrossReferenceError(ValueError):
+    """Several located problems at once; the loader reports each with its own path."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]):
+        self.problems = problems
+        super().__init__("; ".join(m for _, m in problems))
+
+
+def digits_only(value: str) -> str:
+    return re.sub(r"\D", "", value)
