@@ -1,0 +1,89 @@
+"""Audio Asterisk plays: the merge notice of each cancelled number, and hold music.
+
+The notice comes from the config text (spoken in Mandarin by espeak-ng) or from a
+recorded file the site provides; pydub turns either into 8 kHz mono 16-bit WAV, which
+Asterisk plays without transcoding surprises. Files are regenerated only when their
+source changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pydub import AudioSegment
+from pydub.generators import Sine
+
+from agi.router import notice_sound
+from config.schema import Hotline, Mode, SiteConfig
+
+VOICE = "cmn"  # espeak-ng's Mandarin
+
+
+class SoundError(RuntimeError):
+    pass
+
+
+def _telephony(seg: AudioSegment) -> AudioSegment:
+    return seg.set_frame_rate(8000).set_channels(1).set_sample_width(2)
+
+
+def _speak(text: str, wav: Path) -> None:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SoundError(
+            "espeak-ng is needed to speak the merge notices (apt-get install espeak-ng), "
+            "or give each cancelled number a recorded notice_audio file"
+        )
+    res = subprocess.run([exe, "-v", VOICE, "-s", "170", "-w", str(wav), text],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise SoundError(f"espeak-ng failed: {res.stderr.strip()}")
+
+
+def make_notice(h: Hotline, folder: Path, base: Path) -> Path:
+    out = folder / f"{notice_sound(h)}.wav"
+    source = Path(h.notice_audio) if h.notice_audio else None
+    if source is not None and not source.is_absolute():
+        source = base / source
+    key = hashlib.sha256(
+        f"{VOICE}\n{h.notice}\n{source}\n{source.stat().st_mtime if source else ''}".encode()
+    ).hexdigest()
+    stamp = out.with_suffix(".sha256")
+    if out.exists() and stamp.exists() and stamp.read_text() == key:
+        return out
+    if source is not None:
+        if not source.exists():
+            raise SoundError(f"{h.number}: notice_audio {source} does not exist")
+        seg = AudioSegment.from_file(source)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "speech.wav"
+            _speak(h.notice or "", wav)
+            seg = AudioSegment.from_wav(wav)
+    _telephony(seg).export(out, format="wav")
+    stamp.write_text(key)
+    return out
+
+
+def make_hold_music(folder: Path) -> Path:
+    """A soft two-tone chime: enough for a caller on hold to know the line is alive."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "chime.wav"
+    if not out.exists():
+        tone = Sine(523).to_audio_segment(duration=400, volume=-22)
+        tone = tone.append(Sine(659).to_audio_segment(duration=400, volume=-22), crossfade=40)
+        _telephony(tone + AudioSegment.silent(duration=2200)).export(out, format="wav")
+    return out
+
+
+def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    made = [make_hold_music(folder / "moh")]
+    for h in cfg.hotlines:
+        if h.mode is Mode.CANCELLED:
+            made.append(make_notice(h, folder, base))
+    return made

@@ -1,0 +1,237 @@
+"""Simulated seats, citizens and the 12366 sub-centre, as real SIP traffic from sipp.
+
+Seats register with their digest credentials (one sipp run for all of them), then each
+behaviour (ring time, talk time, never answers) is one sipp UAS whose port the seats of
+that behaviour register as their contact. Citizens are sipp UAC runs fed with a CSV of
+calls. Every scenario logs one line per milestone with sipp's clock, which is how the
+harness knows what each caller and seat experienced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+SCENARIOS = Path(__file__).with_name("scenarios")
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(SCENARIOS),
+                          undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+_media_ports = itertools.count(40000, 10)
+_sip_ports = itertools.count(27000)
+
+
+class SippError(RuntimeError):
+    pass
+
+
+def sipp_binary() -> str:
+    exe = shutil.which("sipp")
+    if exe is None:
+        raise SippError("sipp is missing: apt-get install sip-tester")
+    return exe
+
+
+def render_scenario(template: str, out: Path, **values) -> Path:
+    out.write_text(_env.get_template(template).render(**values), encoding="utf-8")
+    return out
+
+
+def _csv_field(value: str) -> str:
+    # sipp's -inf uses ';' between fields and has no quoting
+    return value.replace(";", ",").replace("\n", " ").replace("\r", " ")
+
+
+def write_inf(path: Path, rows: list[list[str]]) -> Path:
+    lines = ["SEQUENTIAL"] + [";".join(_csv_field(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class SippProcess:
+    """One sipp run; stdout/stderr go to files, milestones to the log file."""
+
+    def __init__(self, workdir: Path, name: str, args: list[str]):
+        self.workdir = workdir
+        self.name = name
+        self.log = workdir / f"{name}.log"
+        self.err = workdir / f"{name}.err"
+        self.args = [sipp_binary(), *args, "-trace_logs", "-log_file", str(self.log),
+                     "-trace_err", "-error_file", str(self.err),
+                     "-mp", str(next(_media_ports))]
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        out = open(self.workdir / f"{self.name}.out", "wb")  # noqa: SIM115, ASYNC230 - child's stdout
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, cwd=self.workdir)
+        out.close()
+
+    async def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise SippError(f"sipp {self.name} did not finish within {timeout:.0f} s") from None
+
+    async def stop(self) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+    def lines(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return [ln.strip().split(";") for ln in text.splitlines() if ";" in ln]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a group of simulated seats handles an offered call."""
+
+    name: str
+    ring_ms: int = 1500
+    talk_ms: int = 4000
+    answer: bool = True
+
+
+@dataclass
+class SeatFarm:
+    """Registered simulated seats, grouped by behaviour."""
+
+    workdir: Path
+    server: str  # host:port of Asterisk's SIP transport
+    credentials: dict[str, str]  # extension -> password
+    behaviour_of: dict[str, Behaviour]  # extension -> behaviour
+    bind: str = "127.0.0.1"
+    base_port: int = 26000
+    expires: int = 3600
+    _uas: dict[str, SippProcess] = field(default_factory=dict)
+    _ports: dict[str, int] = field(default_factory=dict)
+
+    async def start(self) -> dict[str, bool]:
+        """Start the behaviours, register every seat; returns extension -> registered."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for i, b in enumerate(sorted({b for b in self.behaviour_of.values()}, key=lambda b: b.name)):
+            port = self.base_port + i
+            scen = render_scenario("seat_uas.xml.j2", self.workdir / f"seat-{b.name}.xml",
+                                   name=f"seat {b.name}", ring_ms=b.ring_ms, talk_ms=b.talk_ms,
+                                   answer=b.answer)
+            p = SippProcess(self.workdir, f"seat-{b.name}",
+                            ["-sf", str(scen), "-i", self.bind, "-p", str(port)])
+            await p.start()
+            self._uas[b.name] = p
+            self._ports[b.name] = port
+        await asyncio.sleep(0.3)
+        return await self.register(self.credentials)
+
+    async def register(self, credentials: dict[str, str], tag: str = "register") -> dict[str, bool]:
+        rows = [[ext, f"[authentication username={ext} password={pw}]", self.bind, str(self._ports[self.behaviour_of[ext].name]),
+                 str(self.expires)] for ext, pw in credentials.items()]
+        inf = write_inf(self.workdir / f"{tag}.csv", rows)
+        scen = render_scenario("seat_register.xml.j2", self.workdir / "seat_register.xml")
+        p = SippProcess(self.workdir, tag,
+                        ["-sf", str(scen), "-inf", str(inf), "-i", self.bind, "-p", str(next(_sip_ports)),
+                         "-m", str(len(rows)), "-r", "50", "-l", "50", self.server])
+        p.log.unlink(missing_ok=True)
+        await p.start()
+        await p.wait(60)
+        done = {row[1]: row[0] == "REGISTERED" for row in p.lines() if len(row) >= 2}
+        return {ext: done.get(ext, False) for ext in credentials}
+
+    def seat_lines(self) -> list[list[str]]:
+        return [ln for p in self._uas.values() for ln in p.lines()]
+
+    async def stop(self) -> None:
+        for p in self._uas.values():
+            await p.stop()
+
+
+@dataclass(frozen=True)
+class Call:
+    caller: str
+    name: str
+    dialed: str
+
+
+@dataclass
+class CallResult:
+    caller: str
+    dialed: str
+    outcome: str = "failed"  # answered | abandoned | rejected | failed
+    invite_tick: int | None = None
+    answer_tick: int | None = None
+    end_tick: int | None = None
+    call_id: str = ""
+
+    @property
+    def setup_ms(self) -> int | None:
+        if self.invite_tick is None or self.answer_tick is None:
+            return None
+        return self.answer_tick - self.invite_tick
+
+
+async def place_calls(
+    workdir: Path,
+    server: str,
+    calls: list[Call],
+    *,
+    patience_ms: int = 60000,
+    talk_ms: int = 600000,
+    rate: float = 5.0,
+    bind: str = "127.0.0.2",
+    name: str = "callers",
+    timeout: float = 300.0,
+) -> list[CallResult]:
+    """Run the calls (one sipp UAC) until all ended; what each caller experienced."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scen = render_scenario("caller.xml.j2", workdir / f"{name}.xml", name=name,
+                           patience_ms=patience_ms, talk_ms=talk_ms)
+    inf = write_inf(workdir / f"{name}.csv", [[c.caller, c.name, c.dialed] for c in calls])
+    p = SippProcess(workdir, name,
+                    ["-sf", str(scen), "-inf", str(inf), "-i", bind, "-p", str(next(_sip_ports)),
+                     "-m", str(len(calls)), "-r", f"{rate:g}", "-rp", "1000",
+                     "-l", str(max(len(calls), 1)), server])
+    p.log.unlink(missing_ok=True)
+    await p.start()
+    await p.wait(timeout)
+    return parse_caller_log(p.lines(), calls)
+
+
+def parse_caller_log(lines: list[list[str]], calls: list[Call]) -> list[CallResult]:
+    results = {c.caller: CallResult(c.caller, c.dialed) for c in calls}
+    for row in lines:
+        if len(row) < 4 or row[1] not in results:
+            continue
+        r = results[row[1]]
+        kind, tick = row[0], _int(row[3])
+        if kind == "INVITE":
+            r.invite_tick = tick
+            r.call_id = row[4] if len(row) > 4 else ""
+        elif kind == "ANSWERED":
+            r.answer_tick, r.outcome = tick, "answered"
+        elif kind in ("HUNGUP", "BYE"):
+            r.end_tick = tick
+        elif kind == "ABANDONED":
+            r.end_tick, r.outcome = tick, "abandoned"
+        elif kind == "REJECTED":
+            r.end_tick, r.outcome = tick, "rejected"
+    return [results[c.caller] for c in calls]
+
+
+def _int(text: str) -> int | None:
+    with contextlib.suppress(ValueError):
+        return int(text)
+    return None
+

@@ -1,0 +1,1 @@
+"""Alembic migrations of the request store; run them with `callcore.store.db.upgrade(url)`."""
