@@ -8,6 +8,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -61,6 +62,14 @@ class CallRecord:
         if kw.get("outcome"):
             kw["outcome"] = Outcome(kw["outcome"])
         return cls(**kw)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Caller-supplied text made safe to store and show: controls replaced, length capped."""
+    return _CONTROL.sub("\ufffd", value or "")[:limit]
 
 
 def from_epoch(ts: float) -> datetime:

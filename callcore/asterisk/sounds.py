@@ -14,8 +14,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pydub import AudioSegment
-from pydub.generators import Sine
+import warnings
+
+with warnings.catch_warnings():
+    # pydub warns when ffmpeg is absent; only recorded notices in non-WAV formats need it.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+    from pydub.generators import Sine
 
 from agi.router import notice_sound
 from config.schema import Hotline, Mode, SiteConfig
@@ -38,7 +43,7 @@ def _speak(text: str, wav: Path) -> None:
             "espeak-ng is needed to speak the merge notices (apt-get install espeak-ng), "
             "or give each cancelled number a recorded notice_audio file"
         )
-    res = subprocess.run([exe, "-v", VOICE, "-s", "170", "-w", str(wav), text],
+    res = subprocess.run([exe, "-v", VOICE, "-s", "230", "-w", str(wav), text],
                          capture_output=True, text=True, timeout=60)
     if res.returncode != 0:
         raise SoundError(f"espeak-ng failed: {res.stderr.strip()}")

@@ -1,0 +1,35 @@
+# callcore: two commands on a fresh Debian 12 machine.
+#   make demo   installs what is missing, starts Asterisk and the engine, runs simulated
+#               seats and callers, prints what happened
+#   make test   the whole suite (unit tests and end-to-end tests on a real Asterisk)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test deps services lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+deps:
+	@./scripts/install-deps.sh
+	@$(MAKE) --no-print-directory $(STAMP)
+
+services: deps
+	@./scripts/services.sh
+
+demo: services
+	$(BIN)/callcore demo
+
+test: services
+	$(BIN)/pytest -q
+
+lint: deps
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var .pytest_cache
