@@ -2,9 +2,10 @@
 
 The dialplan runs, on a Local channel,
 `AGI(agi://HOST:PORT/route,<dialed>,<caller channel>,<caller number>)`. The decision is
-written onto the *caller's* channel as `SHARED(CC_*,<caller channel>)` variables, with
-`CC_ROUTED=1` last: the dialplan trusts a decision only once CC_ROUTED is set, so a
-request cut short anywhere leaves the static fallback in charge.
+written onto the *caller's* channel in one command, as `SHARED(CC_ROUTE,<caller channel>)`
+holding the fields of ROUTE_FIELDS joined by `|`: one round trip keeps routing fast, and a
+decision is either there whole or not at all, so a request cut short anywhere leaves the
+static fallback in charge.
 """
 
 from __future__ import annotations
@@ -32,22 +33,25 @@ def valid_channel(name: str) -> bool:
     return len(name) <= 120 and _CHANNEL.fullmatch(name) is not None
 
 
-def route_variables(route: Route) -> list[tuple[str, str]]:
-    """The CC_* variables of a decision, in the order they are written (CC_ROUTED last)."""
-    return [
-        ("CC_KIND", route.kind.value),
-        ("CC_QUEUE", route.queue),
-        ("CC_PRIO", str(route.priority)),
-        ("CC_HOTLINE", route.hotline),
-        ("CC_HOTLINE_NAME", route.hotline_name),
-        ("CC_NOTICE", route.notice),
-        ("CC_TRUNK", route.trunk),
-        ("CC_TRUNK_EXTEN", route.trunk_exten),
-        ("CC_TRUNK_TIMEOUT", str(route.trunk_timeout)),
-        ("CC_FLAGS", ",".join(sorted(f.value for f in route.flags))),
-        ("CC_REASON", route.reason),
-        ("CC_ROUTED", "1"),
-    ]
+# The dialplan (extensions.conf.j2, [cc-inbound]) CUTs CC_ROUTE apart in this order.
+ROUTE_FIELDS = ("CC_KIND", "CC_QUEUE", "CC_PRIO", "CC_HOTLINE", "CC_NOTICE", "CC_TRUNK",
+                "CC_TRUNK_EXTEN", "CC_TRUNK_TIMEOUT", "CC_FLAGS")
+
+
+def route_fields(route: Route) -> list[tuple[str, str]]:
+    """The decision as the dialplan's CC_* variables, in ROUTE_FIELDS order.
+
+    Every value is a directory token (queue, number, sound, trunk id, flag names), none of
+    which can hold `|` or `+`; flags are joined by `+`.
+    """
+    values = (route.kind.value, route.queue, str(route.priority), route.hotline, route.notice,
+              route.trunk, route.trunk_exten, str(route.trunk_timeout),
+              "+".join(sorted(f.value for f in route.flags)))
+    return list(zip(ROUTE_FIELDS, values, strict=True))
+
+
+def route_value(route: Route) -> str:
+    return "|".join(v for _, v in route_fields(route))
 
 
 def _utc_now() -> datetime:
@@ -73,8 +77,7 @@ def make_route_handler(
         directory = directory_provider()
         today = clock().astimezone(ZoneInfo(directory.cfg.site.timezone)).date()
         decision = decide(directory, dialed, caller, today, enterprise_numbers_provider())
-        for name, value in route_variables(decision):
-            await chan.set_variable(f"SHARED({name},{channel})", value)
+        await chan.set_variable(f"SHARED(CC_ROUTE,{channel})", route_value(decision))
         log.debug("routed %s for %s: %s", dialed[:32], channel, decision.reason)
 
     return route

@@ -6,15 +6,17 @@ answered with `200 result=1`, close). Each hostile phase adds a third process wh
 connections do one bad thing over and over: stay silent, send garbage, send headers
 forever, close before the blank line, or vanish in the middle of the commands. Printed:
 requests/s, client-side latency (connect → server close), server-side latency (accepted
-→ last reply), the server's CPU time and counters per phase.
+→ last reply), the server's CPU time per request and its counters, per phase.
 
-    .venv/bin/python benchmarks/agi_route.py [--clients 50] [--requests 3000]
+    .venv/bin/python benchmarks/agi_route.py [--clients 10] [--requests 2000]
+        [--hostile-conns 10] [--hostile-rate 20]   # --hostile-rate 0: flood
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import multiprocessing as mp
 import os
 import sys
@@ -71,6 +73,7 @@ def route_env(i: int) -> bytes:
 
 
 def server_main(conn: Connection, max_connections: int) -> None:
+    logging.getLogger("callcore.agi").setLevel(logging.ERROR)  # counted, not printed
     asyncio.run(_server(conn, max_connections))
 
 
@@ -200,19 +203,22 @@ HOSTILE = {
 }
 
 
-def hostile_main(kind: str, port: int, conns: int, stop: Event) -> None:
-    asyncio.run(_hostile(kind, port, conns, stop))
+def hostile_main(kind: str, port: int, conns: int, rate: float, stop: Event) -> None:
+    asyncio.run(_hostile(kind, port, conns, rate, stop))
 
 
-async def _hostile(kind: str, port: int, conns: int, stop: Event) -> None:
+async def _hostile(kind: str, port: int, conns: int, rate: float, stop: Event) -> None:
+    """`conns` peers misbehaving at most `rate` times a second each (0: as fast as they can)."""
     attack = HOSTILE[kind]
 
     async def loop() -> None:
         while True:
+            t0 = time.perf_counter()
             try:
                 await attack(port)
             except OSError:
-                await asyncio.sleep(0.001)
+                pass
+            await asyncio.sleep(max(0.0, (1 / rate if rate else 0) - (time.perf_counter() - t0)))
 
     tasks = [asyncio.create_task(loop()) for _ in range(conns)]
     await asyncio.to_thread(stop.wait)
@@ -238,9 +244,12 @@ def bench_decide(n: int = 100_000) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clients", type=int, default=50, help="concurrent simulated Asterisks")
-    ap.add_argument("--requests", type=int, default=3000, help="route requests per phase")
+    ap.add_argument("--clients", type=int, default=10, help="concurrent simulated Asterisks")
+    ap.add_argument("--requests", type=int, default=2000, help="route requests per phase")
     ap.add_argument("--hostile-conns", type=int, default=10, help="concurrent hostile peers")
+    ap.add_argument(
+        "--hostile-rate", type=float, default=20, help="attempts/s per hostile peer (0: flood)"
+    )
     ap.add_argument("--max-connections", type=int, default=1000)
     args = ap.parse_args()
 
@@ -252,42 +261,48 @@ def main() -> None:
     server = ctx.Process(target=server_main, args=(child, args.max_connections), daemon=True)
     server.start()
     port = parent.recv()
+
+    def phase(name: str, clients: int, requests: int) -> None:
+        r = asyncio.run(load(port, clients, requests))
+        parent.send("stats")
+        counters, srv, cpu = parent.recv()
+        keep = ("ok", "timeouts", "peer_gone", "header_errors", "header_timeouts", "rejected")
+        shown = " ".join(f"{k}={counters[k]}" for k in keep if counters[k])
+        print(
+            f"{name:<16}{clients:>4}{r['rps']:>8.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
+            f"{srv['p50']:>9.2f}{srv['p99']:>9.2f}{cpu * 1000 / requests:>9.2f}"
+            f"{r['failed']:>7}  {shown}"
+        )
+
     asyncio.run(load(port, args.clients, min(500, args.requests)))  # warm-up
     parent.send("stats")
     parent.recv()
-
     print(
-        f"{args.clients} clients x {args.requests} requests per phase; "
-        f"{args.hostile_conns} hostile connections in the hostile phases"
+        f"{args.requests} requests per phase; hostile phases add {args.hostile_conns} peers "
+        f"misbehaving {args.hostile_rate:g} times/s each (0 = flat out)"
     )
-    header = (
-        f"{'phase':<16}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'srv p50':>9}{'srv p99':>9}"
-        f"{'srv cpu s':>10}{'failed':>7}  server counters"
+    print(
+        f"{'phase':<16}{'N':>4}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'srv p50':>9}{'srv p99':>9}"
+        f"{'cpu/req':>9}{'failed':>7}  server counters"
     )
-    print(header)
+    phase("one at a time", 1, args.requests // 2)
     for kind in [None, *HOSTILE]:
         stop = ctx.Event()
         attacker = None
         if kind:
             attacker = ctx.Process(
-                target=hostile_main, args=(kind, port, args.hostile_conns, stop), daemon=True
+                target=hostile_main,
+                args=(kind, port, args.hostile_conns, args.hostile_rate, stop),
+                daemon=True,
             )
             attacker.start()
             time.sleep(0.5)  # let the attack get going
             parent.send("stats")
             parent.recv()  # the phase's counters start now
-        r = asyncio.run(load(port, args.clients, args.requests))
-        parent.send("stats")
-        counters, srv, cpu = parent.recv()
+        phase(kind or "baseline", args.clients, args.requests)
         stop.set()
         if attacker:
             attacker.join(5)
-        keep = ("ok", "timeouts", "peer_gone", "header_errors", "header_timeouts", "rejected")
-        shown = " ".join(f"{k}={counters[k]}" for k in keep if counters[k])
-        print(
-            f"{kind or 'baseline':<16}{r['rps']:>8.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
-            f"{srv['p50']:>9.2f}{srv['p99']:>9.2f}{cpu:>10.2f}{r['failed']:>7}  {shown}"
-        )
         time.sleep(0.3)
     parent.send("stop")
     parent.recv()

@@ -5,7 +5,7 @@ never lose a character of a caller's name, and notice within seconds that the co
 is gone. panoramisk 1.4 does none of these reliably (docs/decisions/ami.md lists why), so:
 
 - `AmiParser` frames at the byte level and decodes only complete frames (a UTF-8 character
-  split across TCP reads survives), into plain dicts, about twice as fast as panoramisk;
+  split across TCP reads survives), into plain dicts, over twice as fast as panoramisk;
 - `_Protocol` subclasses panoramisk's `AMIProtocol`, keeps its transport bookkeeping and
   `Action` (ActionID and wire format), and replaces reading, reply matching and loss
   handling: replies are matched by ActionID only, every action is bounded, and actions in
@@ -71,10 +71,6 @@ class AmiDisconnected(AmiError):
 
 class AmiLoginError(AmiError):
     """Asterisk rejected the credentials."""
-
-
-class AmiFrameOverflow(AmiError):
-    """More than the bound of bytes arrived without a frame terminator."""
 
 
 @dataclass
@@ -147,13 +143,15 @@ class AmiParser:
         self.stats = stats if stats is not None else AmiStats()
         self.max_frame_bytes = max_frame_bytes
         self.greeting: str | None = None  # "Asterisk Call Manager/9.0.0"
+        self.overflowed = False
         self._greeted = False
         self._buf = bytearray()
 
     def feed(self, data: bytes, now: float | None = None) -> list[Message]:
         """Events and responses completed by `data`, stamped `_rx`; other frames are counted.
 
-        Raises AmiFrameOverflow when the unterminated rest exceeds the bound.
+        Never raises. If the unterminated rest outgrows the bound it is discarded and
+        `overflowed` is set: the stream is out of step and the connection must be dropped.
         """
         buf = self._buf
         scanned = len(buf)
@@ -194,9 +192,8 @@ class AmiParser:
 
     def _check_bound(self) -> None:
         if len(self._buf) > self.max_frame_bytes:
-            size = len(self._buf)
+            self.overflowed = True
             self._buf = bytearray()
-            raise AmiFrameOverflow(f"{size} bytes without a frame terminator")
 
 
 class _Pending:
@@ -215,7 +212,7 @@ class _Pending:
             return
         if msg.get("Response") not in _OK_RESPONSES:
             text = msg.get("Message") or msg.get("Response")
-            self.future.set_exception(AmiError(f"{text}", msg))
+            self.future.set_exception(AmiError(str(text), msg))
         elif self.complete_event is None:
             self.future.set_result(msg)
         elif str(msg.get("EventList", "")).lower() == "start":
@@ -275,12 +272,17 @@ class _Protocol(AMIProtocol):
         try:
             for msg in self.parser.feed(data, now):
                 self.handle_message(msg)
-        except AmiFrameOverflow as exc:
-            self.session.stats.overflows += 1
-            log.error("AMI stream garbled (%s): dropping the connection", exc)
-            self.abort()
         except Exception:  # a bug here must cost a reconnect, not the reader
             log.exception("AMI data handling failed: dropping the connection")
+            self.abort()
+            return
+        if self.parser.overflowed and not self.closed:
+            self.session.stats.overflows += 1
+            log.error(
+                "AMI stream out of step: over %d bytes without a frame end; dropping the "
+                "connection",
+                self.parser.max_frame_bytes,
+            )
             self.abort()
 
     def handle_message(self, msg: Message) -> None:
@@ -292,7 +294,7 @@ class _Protocol(AMIProtocol):
             else:
                 pending.on_response(msg)
         elif pending is None or not pending.on_event(msg):
-            self.session.deliver(msg)
+            self.session._deliver(msg)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # Deliberately not panoramisk's: that would queue pending actions for a stale resend.
@@ -400,7 +402,7 @@ class AmiSession:
         self,
         fields: Fields,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 (bounded by default)
+        timeout: float | None = None,
     ) -> Message:
         """Send one action and return its response; `Response: Error` raises AmiError.
 
@@ -414,7 +416,7 @@ class AmiSession:
         fields: Fields,
         *,
         complete_event: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (bounded by default)
+        timeout: float | None = None,
     ) -> tuple[Message, list[Message]]:
         """Send an event-list action (QueueStatus, CoreShowChannels, QueueSummary, Status).
 
@@ -424,7 +426,7 @@ class AmiSession:
         """
         return await self._request(self._live(), fields, complete_event, timeout)
 
-    def deliver(self, event: Message) -> None:
+    def _deliver(self, event: Message) -> None:
         """Hand an event to the consumer; called by the protocol in arrival order."""
         try:
             self.events.put_nowait(event)

@@ -27,8 +27,13 @@ def _fail(msg: str, code: int = 1) -> None:
 
 @click.group()
 @click.option("--home", envvar="CALLCORE_HOME", help="Instance folder (default ./var).")
-@click.option("--config", "config_path", envvar="CALLCORE_CONFIG", type=click.Path(),
-              help="Site config YAML (default: the city's directory in config/site.yaml).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CALLCORE_CONFIG",
+    type=click.Path(),
+    help="Site config YAML (default: the city's directory in config/site.yaml).",
+)
 @click.option("-v", "--verbose", count=True)
 @click.pass_context
 def main(ctx: click.Context, home: str | None, config_path: str | None, verbose: int) -> None:
@@ -53,8 +58,10 @@ def config_check(c: _Ctx) -> None:
         cfg = c.inst.config
     except ConfigError as exc:
         _fail(f"invalid site config:\n{exc}")
-    click.echo(f"{c.inst.config_path}: ok ({len(cfg.hotlines)} numbers, {len(cfg.zones)} zones, "
-               f"{len(cfg.seats)} seats)")
+    click.echo(
+        f"{c.inst.config_path}: ok ({len(cfg.hotlines)} numbers, {len(cfg.zones)} zones, "
+        f"{len(cfg.seats)} seats)"
+    )
 
 
 def _runtime(build: bool = True):
@@ -103,7 +110,7 @@ def apply(c: _Ctx) -> None:
         return
     try:
         asyncio.run(reload_modules(c.inst, mods))
-    except Exception as exc:  # noqa: BLE001 - reported to the operator
+    except Exception as exc:
         _fail(f"rendered, but the reload failed: {exc}")
     click.echo(f"applied: {', '.join(changed)} (reloaded {', '.join(mods)})")
 
@@ -125,8 +132,10 @@ def asterisk_up(c: _Ctx) -> None:
         pid = runtime.start(rt, c.inst)
     except runtime.AsteriskError as exc:
         _fail(str(exc))
-    click.echo(f"Asterisk {rt.version} up (pid {pid}), SIP {c.inst.config.pbx.bind}:"
-               f"{c.inst.config.pbx.sip_port}, AMI :{c.inst.config.pbx.ami_port}")
+    click.echo(
+        f"Asterisk {rt.version} up (pid {pid}), SIP {c.inst.config.pbx.bind}:"
+        f"{c.inst.config.pbx.sip_port}, AMI :{c.inst.config.pbx.ami_port}"
+    )
 
 
 @asterisk.command("down")
@@ -154,6 +163,157 @@ def asterisk_status(c: _Ctx, as_json: bool) -> None:
         for k, v in info.items():
             click.echo(f"{k}: {v}")
     sys.exit(0 if info["running"] else 3)
+
+
+@main.command()
+@click.option(
+    "--no-agi", is_flag=True, help="Run without the FastAGI server (calls route statically)."
+)
+@pass_ctx
+def run(c: _Ctx, no_agi: bool) -> None:
+    """Run the engine: FastAGI routing, AMI call tracking, the request store."""
+    import asyncio
+
+    from callcore.app import Engine
+
+    try:
+        engine = Engine(c.inst, agi=not no_agi)
+    except ConfigError as exc:
+        _fail(f"invalid site config:\n{exc}")
+    asyncio.run(engine.run())
+
+
+def _parse_since(text: str | None, tz: str):
+    """ISO time, `today`, or an age such as 30m, 2h, 7d."""
+    import re
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        return None
+    zone = ZoneInfo(tz)
+    now = datetime.now(zone)
+    if text == "today":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    m = re.fullmatch(r"(\d+)([smhd])", text)
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use an ISO time, 'today' or an age like 30m") from None
+    return when if when.tzinfo else when.replace(tzinfo=zone)
+
+
+@main.command()
+@click.option("--since", help="ISO time, 'today', or an age such as 30m, 2h, 7d.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of call objects.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Labels (default: the site's).")
+@pass_ctx
+def calls(c: _Ctx, since: str | None, as_json: bool, lang: str | None) -> None:
+    """The stored calls, oldest first."""
+    from callcore import present
+    from callcore.store import db
+
+    cfg = c.inst.config
+    engine = db.make_engine(c.inst.db_url)
+    try:
+        db.upgrade(engine)
+        records = db.query_calls(engine, since=_parse_since(since, cfg.site.timezone))
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [present.call_json(r, cfg.site.timezone) for r in records],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
+    else:
+        present.print_calls(records, cfg, lang or cfg.site.lang)
+
+
+@main.group()
+def seat() -> None:
+    """Log seats in and out of their zone queues."""
+
+
+def _seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool):
+    cfg = c.inst.config
+    if all_seats:
+        return list(cfg.seats)
+    known = {s.id: s for s in cfg.seats}
+    missing = [i for i in ids if i not in known]
+    if missing or not ids:
+        _fail(f"unknown seat(s): {', '.join(missing)}" if missing else "name seats or --all")
+    return [known[i] for i in ids]
+
+
+@seat.command("login")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_seats", is_flag=True)
+@pass_ctx
+def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
+    """Add seats to their zone queues (penalties from role and skills)."""
+    import asyncio
+
+    from callcore.app import one_shot_session
+    from seats import agent
+
+    async def go() -> None:
+        ami = await one_shot_session(c.inst)
+        try:
+            for s in _seats(c, ids, all_seats):
+                queues = await agent.login(ami, c.inst.config, s)
+                click.echo(f"{s.id} {s.name}: {', '.join(queues)}")
+        finally:
+            await ami.close()
+
+    asyncio.run(go())
+
+
+@seat.command("logout")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_seats", is_flag=True)
+@pass_ctx
+def seat_logout(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
+    """Remove seats from their zone queues."""
+    import asyncio
+
+    from callcore.app import one_shot_session
+    from seats import agent
+
+    async def go() -> None:
+        ami = await one_shot_session(c.inst)
+        try:
+            for s in _seats(c, ids, all_seats):
+                queues = await agent.logout(ami, c.inst.config, s)
+                click.echo(f"{s.id} {s.name}: left {', '.join(queues) or 'nothing'}")
+        finally:
+            await ami.close()
+
+    asyncio.run(go())
+
+
+@main.command()
+@click.option("--seconds", default=60, show_default=True, help="How long callers keep calling.")
+@click.option("--keep", is_flag=True, help="Leave Asterisk and the engine running afterwards.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Labels (default: the site's).")
+@pass_ctx
+def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
+    """Boot Asterisk and the engine, run simulated seats and citizens, print what happened."""
+    import asyncio
+
+    from callcore import demo as d
+
+    try:
+        cfg = c.inst.config
+    except ConfigError as exc:
+        _fail(f"invalid site config:\n{exc}")
+    ok = asyncio.run(d.run(c.inst, seconds=seconds, keep=keep, lang=lang or cfg.site.lang))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

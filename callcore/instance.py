@@ -80,8 +80,16 @@ class Instance:
         return os.environ.get("CALLCORE_DB_URL") or f"sqlite:///{self.home / 'callcore.db'}"
 
     def ensure_dirs(self) -> None:
-        for d in (self.home, self.etc, self.sounds, self.run, self.log, self.spool, self.lib,
-                  self.journal):
+        for d in (
+            self.home,
+            self.etc,
+            self.sounds,
+            self.run,
+            self.log,
+            self.spool,
+            self.lib,
+            self.journal,
+        ):
             d.mkdir(parents=True, exist_ok=True)
 
     def secrets(self) -> Secrets:

@@ -1,4 +1,4 @@
-"""The call record: one per call (keyed by Linkedid), as the tracker builds it and the store keeps it.
+"""The call record: one per call (keyed by Linkedid), built by the tracker, kept by the store.
 
 A record is written whenever it changes (entered, answered, ended), always whole, stamped
 with `as_of`, the Asterisk timestamp of the newest event it reflects. The store applies a

@@ -11,6 +11,7 @@ remembered, and every record carries the timestamp of the newest event it reflec
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -164,7 +165,7 @@ class CallTracker:
             rec.priority = int(ev.get("Prio") or 0)
         except ValueError:
             rec.priority = 0
-        flags = [f for f in ev.get("Flags", "").replace(",", "|").split("|") if f]
+        flags = [f for f in re.split(r"[+,|]", ev.get("Flags", "")) if f]
         rec.flags = sorted(set(rec.flags) | {clean_text(f, 40) for f in flags})
         directory = self._directory()
         hotline = directory.lookup(ev.get("Hotline", "")) if ev.get("Hotline") else None

@@ -1,4 +1,4 @@
-"""Load and validate the site YAML; every error names the file, the line, the key and the problem."""
+"""Load and validate the site YAML; each error names the file, line, key and problem."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def load(path: str | Path | None = None) -> SiteConfig:
     except FileNotFoundError:
         raise ConfigError([Problem(str(path), None, "", "file not found")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), None, "", f"not UTF-8 text ({exc.reason})")]) from None
+        raise ConfigError(
+            [Problem(str(path), None, "", f"not UTF-8 text ({exc.reason})")]
+        ) from None
     return parse(text, str(path))
 
 

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from datetime import date
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -162,7 +163,7 @@ class Zone(Strict):
     @model_validator(mode="after")
     def _overflow_increasing(self) -> Zone:
         steps = self.overflow
-        for a, b in zip(steps, steps[1:], strict=False):
+        for a, b in pairwise(steps):
             if b.after_seconds <= a.after_seconds or b.max_penalty <= a.max_penalty:
                 raise ValueError("overflow steps must rise in after_seconds and max_penalty")
         return self
@@ -259,7 +260,10 @@ class SiteConfig(Strict):
             for n in h.carrier_numbers:
                 if n in carried and carried[n] != i:
                     problems.append(
-                        (("hotlines", i, "dialed"), f"dialed number {n} also routes hotlines[{carried[n]}]")
+                        (
+                            ("hotlines", i, "dialed"),
+                            f"dialed number {n} also routes hotlines[{carried[n]}]",
+                        )
                     )
                 carried[n] = i
 
@@ -276,7 +280,9 @@ class SiteConfig(Strict):
                 problems.append((("hotlines", i, "trunk"), f"unknown trunk {h.trunk!r}"))
         mains = [i for i, h in enumerate(self.hotlines) if h.mode is Mode.MAIN]
         if len(mains) != 1:
-            problems.append((("hotlines",), f"exactly one main number is needed, found {len(mains)}"))
+            problems.append(
+                (("hotlines",), f"exactly one main number is needed, found {len(mains)}")
+            )
         for i, s in enumerate(self.seats):
             if s.zone not in zones:
                 problems.append((("seats", i, "zone"), f"unknown zone {s.zone!r}"))

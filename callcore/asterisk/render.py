@@ -90,14 +90,33 @@ MODULES = [
 
 # What the controller needs from AMI; everything else is filtered out by Asterisk itself.
 AMI_EVENTS = [
-    "FullyBooted", "Shutdown", "Reload",
-    "Newchannel", "NewCallerid", "Hangup", "UserEvent",
-    "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave",
-    "BlindTransfer", "AttendedTransfer",
-    "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-    "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "AgentDump",
-    "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
-    "QueueMemberPenalty", "ContactStatus",
+    "FullyBooted",
+    "Shutdown",
+    "Reload",
+    "Newchannel",
+    "NewCallerid",
+    "Hangup",
+    "UserEvent",
+    "DialBegin",
+    "DialEnd",
+    "BridgeEnter",
+    "BridgeLeave",
+    "BlindTransfer",
+    "AttendedTransfer",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "AgentDump",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberPause",
+    "QueueMemberStatus",
+    "QueueMemberPenalty",
+    "ContactStatus",
 ]
 
 
@@ -113,14 +132,18 @@ class Rendered:
 
 
 def _md5(user: str, realm: str, password: str) -> str:
-    return hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()  # noqa: S324 - SIP digest
+    return hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
 
 
 def _asterisk_dirs(rt: Runtime) -> tuple[str, str]:
     """Module and data folders of this Asterisk build (Debian puts modules under the triplet)."""
     root = rt.root or Path("/")
-    for mod in ("usr/lib/x86_64-linux-gnu/asterisk/modules", "usr/lib/aarch64-linux-gnu/asterisk/modules",
-                "usr/lib/asterisk/modules", "usr/lib64/asterisk/modules"):
+    for mod in (
+        "usr/lib/x86_64-linux-gnu/asterisk/modules",
+        "usr/lib/aarch64-linux-gnu/asterisk/modules",
+        "usr/lib/asterisk/modules",
+        "usr/lib64/asterisk/modules",
+    ):
         if (root / mod).is_dir():
             break
     data = "usr/share/asterisk" if (root / "usr/share/asterisk").is_dir() else "var/lib/asterisk"
@@ -147,21 +170,29 @@ def context(inst: Instance, rt: Runtime) -> dict:
         window = ""
         if h.transition is not None:
             window = f"{h.transition.start:%Y%m%d}-{h.transition.end:%Y%m%d}"
-        static.append({
-            "numbers": directory.variants(h),
-            "kind": r.kind.value,
-            "queue": r.queue,
-            "priority": r.priority,
-            "hotline": r.hotline,
-            "trunk": r.trunk if r.kind is Kind.TRUNK else "",
-            "trunk_exten": r.trunk_exten,
-            "trunk_timeout": r.trunk_timeout or "",
-            "window": window,
-            "notice": r.notice,
-        })
+        static.append(
+            {
+                "numbers": directory.variants(h),
+                "kind": r.kind.value,
+                "queue": r.queue,
+                "priority": r.priority,
+                "hotline": r.hotline,
+                "trunk": r.trunk if r.kind is Kind.TRUNK else "",
+                "trunk_exten": r.trunk_exten,
+                "trunk_timeout": r.trunk_timeout or "",
+                "window": window,
+                "notice": r.notice,
+            }
+        )
     seats = [
-        {"id": s.id, "name": s.name, "extension": s.extension, "role": s.role, "zone": s.zone,
-         "md5": _md5(s.extension, cfg.pbx.realm, sec.seat_passwords[s.id])}
+        {
+            "id": s.id,
+            "name": s.name,
+            "extension": s.extension,
+            "role": s.role,
+            "zone": s.zone,
+            "md5": _md5(s.extension, cfg.pbx.realm, sec.seat_passwords[s.id]),
+        }
         for s in cfg.seats
     ]
     return {
@@ -191,7 +222,7 @@ def render(inst: Instance, rt: Runtime) -> Rendered:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - Asterisk config, not HTML
+        autoescape=False,
     )
     ctx = context(inst, rt)
     files = {}

@@ -41,7 +41,7 @@ def cache_dir() -> Path:
 
 def _version_of(cmd: list[str]) -> tuple[int, str] | None:
     try:
-        out = subprocess.run(cmd + ["-V"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run([*cmd, "-V"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r"Asterisk (\d+)\.(\S+)", out)
@@ -80,13 +80,25 @@ class Runtime:
         if "-rx" in args:
             if pid is None:
                 raise AsteriskError("Asterisk is not running")
-            return ["nsenter", "-t", str(pid), "-m", "chroot", str(self.root), self.binary,
-                    "-C", conf, *args]
-        mounts = " && ".join([
-            f"mount --bind /dev {self.root}/dev",
-            f"mount -t proc proc {self.root}/proc",
-            f"mount --bind {inst.home} {self.root}{IN_ROOT_HOME}",
-        ])
+            return [
+                "nsenter",
+                "-t",
+                str(pid),
+                "-m",
+                "chroot",
+                str(self.root),
+                self.binary,
+                "-C",
+                conf,
+                *args,
+            ]
+        mounts = " && ".join(
+            [
+                f"mount --bind /dev {self.root}/dev",
+                f"mount -t proc proc {self.root}/proc",
+                f"mount --bind {inst.home} {self.root}{IN_ROOT_HOME}",
+            ]
+        )
         inner = " ".join([f"exec chroot {self.root} {self.binary} -C {conf}", *args])
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mounts} && {inner}"]
 
@@ -135,10 +147,17 @@ def build_root(root: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     mirror = debian_mirror()
-    log.warning("building the Asterisk 22 root filesystem in %s from %s (about a minute)",
-                root, mirror)
-    cmd = ["debootstrap", "--variant=minbase", f"--include={ROOT_PACKAGES}", "sid",
-           str(tmp), mirror]
+    log.warning(
+        "building the Asterisk 22 root filesystem in %s from %s (about a minute)", root, mirror
+    )
+    cmd = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={ROOT_PACKAGES}",
+        "sid",
+        str(tmp),
+        mirror,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
@@ -192,9 +211,14 @@ def start(rt: Runtime, inst: Instance, timeout: float = 60.0) -> int:
     args = ["-f"]
     if rt.run_user() is not None and os.geteuid() == 0:
         args += ["-U", "asterisk", "-G", "asterisk"]
-    out = open(inst.log / "console.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(rt.command(inst, args), stdin=subprocess.DEVNULL, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    out = open(inst.log / "console.log", "ab")
+    proc = subprocess.Popen(
+        rt.command(inst, args),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     out.close()
     (inst.run / "callcore-asterisk.pid").write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
@@ -215,8 +239,9 @@ def start(rt: Runtime, inst: Instance, timeout: float = 60.0) -> int:
 def rx(rt: Runtime, inst: Instance, command: str, timeout: float = 10.0) -> str:
     """Run one CLI command on the instance's Asterisk (for provisioning, not the call path)."""
     try:
-        res = subprocess.run(rt.command(inst, ["-rx", command]), capture_output=True, text=True,
-                             timeout=timeout)
+        res = subprocess.run(
+            rt.command(inst, ["-rx", command]), capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         raise AsteriskError(f"asterisk -rx {command!r} timed out") from exc
     if res.returncode != 0:
@@ -244,8 +269,12 @@ def stop(rt: Runtime, inst: Instance, timeout: float = 15.0) -> bool:
 
 def status(rt: Runtime, inst: Instance) -> dict:
     pid = read_pid(inst)
-    info: dict = {"running": pid is not None, "pid": pid, "version": rt.version,
-                  "runtime": str(rt.root) if rt.root else rt.binary}
+    info: dict = {
+        "running": pid is not None,
+        "pid": pid,
+        "version": rt.version,
+        "runtime": str(rt.root) if rt.root else rt.binary,
+    }
     if pid is not None:
         try:
             info["uptime"] = rx(rt, inst, "core show uptime seconds").strip()

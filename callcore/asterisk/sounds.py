@@ -12,9 +12,8 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 with warnings.catch_warnings():
     # pydub warns when ffmpeg is absent; only recorded notices in non-WAV formats need it.
@@ -43,8 +42,12 @@ def _speak(text: str, wav: Path) -> None:
             "espeak-ng is needed to speak the merge notices (apt-get install espeak-ng), "
             "or give each cancelled number a recorded notice_audio file"
         )
-    res = subprocess.run([exe, "-v", VOICE, "-s", "230", "-w", str(wav), text],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [exe, "-v", VOICE, "-s", "230", "-w", str(wav), text],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if res.returncode != 0:
         raise SoundError(f"espeak-ng failed: {res.stderr.strip()}")
 

@@ -19,10 +19,18 @@ from pathlib import Path
 import jinja2
 
 SCENARIOS = Path(__file__).with_name("scenarios")
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(SCENARIOS),
-                          undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(SCENARIOS), undefined=jinja2.StrictUndefined, autoescape=False
+)
 _media_ports = itertools.count(40000, 10)
 _sip_ports = itertools.count(27000)
+
+
+def use_port_base(base: int) -> None:
+    """Keep the local ports of this process's sipp runs apart from another harness's."""
+    global _media_ports, _sip_ports
+    _sip_ports = itertools.count(base)
+    _media_ports = itertools.count(base + 2000, 10)
 
 
 class SippError(RuntimeError):
@@ -60,16 +68,29 @@ class SippProcess:
         self.name = name
         self.log = workdir / f"{name}.log"
         self.err = workdir / f"{name}.err"
-        self.args = [sipp_binary(), *args, "-trace_logs", "-log_file", str(self.log),
-                     "-trace_err", "-error_file", str(self.err),
-                     "-mp", str(next(_media_ports))]
+        self.args = [
+            sipp_binary(),
+            *args,
+            "-trace_logs",
+            "-log_file",
+            str(self.log),
+            "-trace_err",
+            "-error_file",
+            str(self.err),
+            "-mp",
+            str(next(_media_ports)),
+        ]
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        out = open(self.workdir / f"{self.name}.out", "wb")  # noqa: SIM115, ASYNC230 - child's stdout
+        out = open(self.workdir / f"{self.name}.out", "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            *self.args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=asyncio.subprocess.STDOUT, cwd=self.workdir)
+            *self.args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=self.workdir,
+        )
         out.close()
 
     async def wait(self, timeout: float) -> int:
@@ -123,13 +144,21 @@ class SeatFarm:
     async def start(self) -> dict[str, bool]:
         """Start the behaviours, register every seat; returns extension -> registered."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for i, b in enumerate(sorted({b for b in self.behaviour_of.values()}, key=lambda b: b.name)):
+        for i, b in enumerate(
+            sorted({b for b in self.behaviour_of.values()}, key=lambda b: b.name)
+        ):
             port = self.base_port + i
-            scen = render_scenario("seat_uas.xml.j2", self.workdir / f"seat-{b.name}.xml",
-                                   name=f"seat {b.name}", ring_ms=b.ring_ms, talk_ms=b.talk_ms,
-                                   answer=b.answer)
-            p = SippProcess(self.workdir, f"seat-{b.name}",
-                            ["-sf", str(scen), "-i", self.bind, "-p", str(port)])
+            scen = render_scenario(
+                "seat_uas.xml.j2",
+                self.workdir / f"seat-{b.name}.xml",
+                name=f"seat {b.name}",
+                ring_ms=b.ring_ms,
+                talk_ms=b.talk_ms,
+                answer=b.answer,
+            )
+            p = SippProcess(
+                self.workdir, f"seat-{b.name}", ["-sf", str(scen), "-i", self.bind, "-p", str(port)]
+            )
             await p.start()
             self._uas[b.name] = p
             self._ports[b.name] = port
@@ -137,13 +166,39 @@ class SeatFarm:
         return await self.register(self.credentials)
 
     async def register(self, credentials: dict[str, str], tag: str = "register") -> dict[str, bool]:
-        rows = [[ext, f"[authentication username={ext} password={pw}]", self.bind, str(self._ports[self.behaviour_of[ext].name]),
-                 str(self.expires)] for ext, pw in credentials.items()]
+        rows = [
+            [
+                ext,
+                f"[authentication username={ext} password={pw}]",
+                self.bind,
+                str(self._ports[self.behaviour_of[ext].name]),
+                str(self.expires),
+            ]
+            for ext, pw in credentials.items()
+        ]
         inf = write_inf(self.workdir / f"{tag}.csv", rows)
         scen = render_scenario("seat_register.xml.j2", self.workdir / "seat_register.xml")
-        p = SippProcess(self.workdir, tag,
-                        ["-sf", str(scen), "-inf", str(inf), "-i", self.bind, "-p", str(next(_sip_ports)),
-                         "-m", str(len(rows)), "-r", "50", "-l", "50", self.server])
+        p = SippProcess(
+            self.workdir,
+            tag,
+            [
+                "-sf",
+                str(scen),
+                "-inf",
+                str(inf),
+                "-i",
+                self.bind,
+                "-p",
+                str(next(_sip_ports)),
+                "-m",
+                str(len(rows)),
+                "-r",
+                "50",
+                "-l",
+                "50",
+                self.server,
+            ],
+        )
         p.log.unlink(missing_ok=True)
         await p.start()
         await p.wait(60)
@@ -196,13 +251,37 @@ async def place_calls(
 ) -> list[CallResult]:
     """Run the calls (one sipp UAC) until all ended; what each caller experienced."""
     workdir.mkdir(parents=True, exist_ok=True)
-    scen = render_scenario("caller.xml.j2", workdir / f"{name}.xml", name=name,
-                           patience_ms=patience_ms, talk_ms=talk_ms)
+    scen = render_scenario(
+        "caller.xml.j2",
+        workdir / f"{name}.xml",
+        name=name,
+        patience_ms=patience_ms,
+        talk_ms=talk_ms,
+    )
     inf = write_inf(workdir / f"{name}.csv", [[c.caller, c.name, c.dialed] for c in calls])
-    p = SippProcess(workdir, name,
-                    ["-sf", str(scen), "-inf", str(inf), "-i", bind, "-p", str(next(_sip_ports)),
-                     "-m", str(len(calls)), "-r", f"{rate:g}", "-rp", "1000",
-                     "-l", str(max(len(calls), 1)), server])
+    p = SippProcess(
+        workdir,
+        name,
+        [
+            "-sf",
+            str(scen),
+            "-inf",
+            str(inf),
+            "-i",
+            bind,
+            "-p",
+            str(next(_sip_ports)),
+            "-m",
+            str(len(calls)),
+            "-r",
+            f"{rate:g}",
+            "-rp",
+            "1000",
+            "-l",
+            str(max(len(calls), 1)),
+            server,
+        ],
+    )
     p.log.unlink(missing_ok=True)
     await p.start()
     await p.wait(timeout)
@@ -234,4 +313,3 @@ def _int(text: str) -> int | None:
     with contextlib.suppress(ValueError):
         return int(text)
     return None
-

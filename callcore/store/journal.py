@@ -4,7 +4,8 @@ Layout of the folder:
 
 - `seg-<first seq>.jsonl`: append-only segments, one JSON object per line,
   `{"seq": n, "record": {...}}`, sequence numbers increasing by one across segments;
-  UTF-8 with `ensure_ascii=False` so Chinese names stay readable with `less`.
+  plain UTF-8 (no \\u escapes) so Chinese names stay readable with `less`; datetimes as
+  ISO 8601. Encoded with orjson: the stdlib json module was a third of the writer's time.
 - `checkpoint`: `{"seq": n}`, the last sequence number applied to the database, replaced
   atomically (write temp file, fsync, rename).
 - `lock`: flock-ed while open, so two processes never append to the same journal.
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 _PREFIX, _SUFFIX = "seg-", ".jsonl"
@@ -42,17 +45,11 @@ class Entry:
     record: dict[str, Any]
 
 
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 def _parse(line: bytes) -> Entry | None:
     try:
-        obj = json.loads(line)
+        obj = orjson.loads(line)
         return Entry(int(obj["seq"]), obj["record"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # orjson.JSONDecodeError is a ValueError
         return None
 
 
@@ -165,12 +162,11 @@ class Journal:
         lines = []
         for rec in records:
             seq += 1
-            lines.append(
-                json.dumps({"seq": seq, "record": rec}, ensure_ascii=False, default=_default)
-            )
+            lines.append(orjson.dumps({"seq": seq, "record": rec}, default=str))
         if not lines:
             return self._last_seq
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        lines.append(b"")
+        data = b"\n".join(lines)
         f = self._tail(self._last_seq + 1)
         start = f.tell()
         try:

@@ -1,18 +1,24 @@
-"""CallRecord <-> row and <-> journal dict, with the store's input hygiene.
+"""CallRecord -> clean row dict (journal entry and database row) -> CallRecord.
 
 Records carry carrier-controlled strings (caller number and name), so before anything is
 journaled or written the store makes every record storable, and storable *identically* on
 SQLite and PostgreSQL: NUL characters (PostgreSQL text and JSONB refuse them) and lone
 surrogates (not encodable as UTF-8) become U+FFFD, identifier fields longer than their column
-are clipped, non-finite durations become NULL and integers are clamped to 32 bits. A record
-that cannot be stored meaningfully (no or an overlong Linkedid, an unknown outcome, no finite
-`as_of`) raises `RejectedRecord` rather than poisoning the writer's retry loop.
+are clipped, non-finite durations become NULL, integers are clamped to 32 bits and naive
+datetimes are taken as UTC. A record that cannot be stored meaningfully (no or an overlong
+Linkedid, an unknown outcome, no finite `as_of`) raises `RejectedRecord` rather than
+poisoning the writer's retry loop.
+
+The clean row is a plain dict keyed like `CallRecord.to_dict()`, so the journal holds
+exactly what goes to the database and `CallRecord.from_dict` reads it back.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +27,12 @@ from callcore.store.models import (
     HOTLINE_LEN,
     LINKEDID_LEN,
     NUMBER_LEN,
+    OUTCOMES,
     RECORD_COLUMNS,
     SEAT_LEN,
 )
 
-_LIMITS: dict[str, int | None] = {
+_TEXT_LIMITS: dict[str, int | None] = {
     "caller_number": NUMBER_LEN,
     "caller_name": None,
     "dialed_number": NUMBER_LEN,
@@ -37,8 +44,14 @@ _LIMITS: dict[str, int | None] = {
     "reason": None,
 }
 _TIMES = ("entered_at", "queued_at", "answered_at", "ended_at")
-_INT32 = (-(2**31), 2**31 - 1)
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_DEFAULTS = {
+    f.name: (f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc]
+    for f in fields(CallRecord)
+    if f.default is not MISSING or f.default_factory is not MISSING
+}
+assert set(RECORD_COLUMNS) == {f.name for f in fields(CallRecord)}, "model and CallRecord differ"
 
 
 class RejectedRecord(ValueError):
@@ -47,114 +60,106 @@ class RejectedRecord(ValueError):
 
 def clean_text(value: Any) -> str:
     """A string both databases and a UTF-8 file store unchanged."""
-    s = value if isinstance(value, str) else ("" if value is None else str(value))
-    if s.isascii():
-        return s.replace("\x00", "\ufffd") if "\x00" in s else s
+    s = value if type(value) is str else ("" if value is None else str(value))
     if "\x00" in s:
         s = s.replace("\x00", "\ufffd")
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = _SURROGATE.sub("\ufffd", s)
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            s = _SURROGATE.sub("\ufffd", s)
     return s
 
 
-def _int32(value: Any, field: str) -> int:
+def _int32(value: Any, name: str) -> int:
     try:
         n = int(value)
-    except (TypeError, ValueError) as e:
-        raise RejectedRecord(f"{field}={value!r} is not an integer") from e
-    return min(max(n, _INT32[0]), _INT32[1])
+    except (TypeError, ValueError, OverflowError) as e:
+        raise RejectedRecord(f"{name}={value!r:.80} is not an integer") from e
+    return _INT32_MIN if n < _INT32_MIN else _INT32_MAX if n > _INT32_MAX else n
 
 
-def _duration(value: Any) -> float | None:
+def _duration(value: Any, name: str) -> float | None:
     if value is None:
         return None
-    f = float(value)
+    try:
+        f = float(value)
+    except (TypeError, ValueError) as e:
+        raise RejectedRecord(f"{name}={value!r:.80} is not a number") from e
     return f if math.isfinite(f) else None
 
 
-def _time(value: Any, field: str) -> datetime | None:
+def _time(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError as e:
-            raise RejectedRecord(f"{field}={value[:80]!r} is not an ISO datetime") from e
+            raise RejectedRecord(f"{name}={value!r:.80} is not an ISO datetime") from e
     if not isinstance(value, datetime):
-        raise RejectedRecord(f"{field}={value!r} is not a datetime")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        raise RejectedRecord(f"{name}={value!r:.80} is not a datetime")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def _outcome(value: Any) -> Outcome | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Outcome(value)
-    except ValueError as e:
-        raise RejectedRecord(f"unknown outcome {value!r}") from e
+def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """The storable row of a record (or of a record dict, e.g. a journal entry).
 
-
-def clean_record(rec: CallRecord) -> CallRecord:
-    """A storable copy of `rec` (see the module docstring), or RejectedRecord."""
-    linkedid = clean_text(rec.linkedid)
+    Raises RejectedRecord when the record cannot be stored (see the module docstring).
+    """
+    d: Mapping[str, Any] = src if isinstance(src, Mapping) else vars(src)
+    get = d.get
+    linkedid = clean_text(get("linkedid"))
     if not linkedid or len(linkedid) > LINKEDID_LEN:
-        raise RejectedRecord(f"linkedid must be 1..{LINKEDID_LEN} characters: {linkedid[:80]!r}")
+        raise RejectedRecord(f"linkedid must be 1..{LINKEDID_LEN} characters: {linkedid!r:.80}")
     try:
-        as_of = float(rec.as_of)
+        as_of = float(get("as_of", 0.0))
     except (TypeError, ValueError) as e:
-        raise RejectedRecord(f"as_of={rec.as_of!r} is not a number") from e
+        raise RejectedRecord(f"as_of={get('as_of')!r:.80} is not a number") from e
     if not math.isfinite(as_of):
-        raise RejectedRecord(f"as_of={rec.as_of!r} is not finite")
-    kw: dict[str, Any] = {"linkedid": linkedid, "as_of": as_of}
-    for name, limit in _LIMITS.items():
-        s = clean_text(getattr(rec, name))
-        kw[name] = s[:limit] if limit else s
+        raise RejectedRecord(f"as_of={as_of!r} is not finite")
+    outcome = get("outcome")
+    if outcome is not None:
+        outcome = outcome.value if isinstance(outcome, Outcome) else (outcome or None)
+        if outcome is not None and outcome not in OUTCOMES:
+            raise RejectedRecord(f"unknown outcome {outcome!r:.80}")
+    row: dict[str, Any] = {"linkedid": linkedid}
+    for name, limit in _TEXT_LIMITS.items():
+        s = get(name, "")
+        if type(s) is not str or "\x00" in s or not s.isascii():
+            s = clean_text(s)
+        row[name] = s[:limit] if limit and len(s) > limit else s
     for name in _TIMES:
-        kw[name] = _time(getattr(rec, name), name)
-    try:
-        kw["wait_seconds"] = _duration(rec.wait_seconds)
-        kw["talk_seconds"] = _duration(rec.talk_seconds)
-    except (TypeError, ValueError) as e:
-        raise RejectedRecord(f"bad duration: {e}") from e
-    kw["priority"] = _int32(rec.priority, "priority")
-    kw["hangup_cause"] = None if rec.hangup_cause is None else _int32(rec.hangup_cause, "cause")
-    kw["fallback"] = bool(rec.fallback)
-    flags = rec.flags
-    if not isinstance(flags, list | tuple):
-        flags = [flags] if flags else []
-    kw["flags"] = [clean_text(f) for f in flags]
-    kw["outcome"] = _outcome(rec.outcome)
-    return CallRecord(**kw)
+        t = get(name)
+        row[name] = t if t is None or (type(t) is datetime and t.tzinfo is UTC) else _time(t, name)
+    row["priority"] = _int32(get("priority", 0) or 0, "priority")
+    row["wait_seconds"] = _duration(get("wait_seconds"), "wait_seconds")
+    row["talk_seconds"] = _duration(get("talk_seconds"), "talk_seconds")
+    cause = get("hangup_cause")
+    row["hangup_cause"] = None if cause is None else _int32(cause, "hangup_cause")
+    row["fallback"] = bool(get("fallback", False))
+    flags = get("flags")
+    if not flags:
+        row["flags"] = []
+    else:
+        if isinstance(flags, str) or not isinstance(flags, list | tuple):
+            flags = [flags]
+        row["flags"] = [clean_text(f) for f in flags]
+    row["outcome"] = outcome
+    row["as_of"] = as_of
+    return row
 
 
-def to_journal(rec: CallRecord) -> dict[str, Any]:
-    """The record as a JSON-ready dict (datetimes as ISO 8601; cheaper than asdict)."""
-    d = {name: getattr(rec, name) for name in RECORD_COLUMNS}
-    for name in _TIMES:
-        if d[name] is not None:
-            d[name] = d[name].isoformat()
-    d["outcome"] = rec.outcome.value if rec.outcome else None
-    d["flags"] = list(rec.flags)
-    return d
-
-
-def from_journal(d: dict[str, Any]) -> CallRecord:
-    return CallRecord.from_dict(d)
-
-
-def to_row(rec: CallRecord) -> dict[str, Any]:
-    """Bind parameters for one `calls` row; `rec` must have been through clean_record."""
-    d = {name: getattr(rec, name) for name in RECORD_COLUMNS}
-    d["outcome"] = rec.outcome.value if rec.outcome else None
-    d["flags"] = list(rec.flags)
-    return d
-
-
-def from_row(row: Any) -> CallRecord:
-    """A CallRecord from a `calls` row mapping (extra columns are ignored)."""
-    kw = {name: row[name] for name in RECORD_COLUMNS}
+def row_to_record(row: Mapping[str, Any]) -> CallRecord:
+    """A CallRecord from a clean row or a `calls` result row (extra keys are ignored)."""
+    kw = {name: row[name] if name in row else _DEFAULTS[name] for name in RECORD_COLUMNS}
     kw["outcome"] = Outcome(kw["outcome"]) if kw["outcome"] else None
     kw["flags"] = list(kw["flags"] or [])
     return CallRecord(**kw)
+
+
+def clean_record(rec: CallRecord | Mapping[str, Any]) -> CallRecord:
+    """The record as the store keeps it (what a round trip through the store gives back)."""
+    return row_to_record(clean_row(rec))

@@ -36,9 +36,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from callcore.records import CallRecord
-from callcore.store.db import make_engine, upgrade, upsert_calls
+from callcore.store.db import make_engine, upgrade, upsert_rows
 from callcore.store.journal import Entry, Journal
-from callcore.store.rows import RejectedRecord, clean_record, from_journal, to_journal
+from callcore.store.rows import RejectedRecord, clean_row
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ class StoreWriter:
         self._close_result: bool | None = None
 
         # Writer-thread state.
-        self._carry: list[CallRecord] = []  # taken and cleaned, not yet journaled
-        self._mem: list[tuple[int, CallRecord]] = []  # journaled, not applied, in seq order
+        self._carry: list[dict[str, Any]] = []  # taken and cleaned rows, not yet journaled
+        self._mem: list[tuple[int, dict[str, Any]]] = []  # journaled, not applied, in order
         self._spilled = False  # True: the unapplied entries must be read from the journal
         self._replay: Iterator[Entry] | None = None
         self._migrated = False
@@ -160,7 +160,7 @@ class StoreWriter:
         self._queue.put(marker)
         await asyncio.wrap_future(marker.future)
 
-    async def close(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - a drain deadline
+    async def close(self, timeout: float = 10.0) -> bool:
         """Stop after draining: True if everything reached the database.
 
         Everything submitted before `close` is journaled first; the thread then keeps trying
@@ -241,7 +241,7 @@ class StoreWriter:
             else:
                 self._taken += 1
                 try:
-                    self._carry.append(clean_record(item))
+                    self._carry.append(clean_row(item))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
                     self._reject(item, e)
         self._journal_carry()
@@ -285,7 +285,7 @@ class StoreWriter:
                 return
             first = self._journal.last_seq + 1
             try:
-                last = self._journal.append([to_journal(r) for r in self._carry])
+                last = self._journal.append(self._carry)
             except OSError as e:
                 self._last_error = f"journal: {type(e).__name__}: {e}"
                 self.counters["retries"] += 1
@@ -319,7 +319,7 @@ class StoreWriter:
                 self._migrated = True
             chunk, from_mem = self._next_chunk()
             if chunk:
-                self._write(chunk)
+                self._write(chunk, clean=from_mem)
         except Exception as e:
             self._failed(e)
             return
@@ -355,39 +355,40 @@ class StoreWriter:
             self._journal.commit(self._journal.last_seq)
         return chunk, False
 
-    def _write(self, chunk: list[tuple[int, Any]]) -> None:
+    def _write(self, chunk: list[tuple[int, dict[str, Any]]], clean: bool) -> None:
         """Upsert a chunk in one transaction, then move the checkpoint past it."""
         assert self._journal is not None and self._engine is not None
-        records, bad = [], []
-        for seq, rec in chunk:
-            try:
-                records.append(rec if isinstance(rec, CallRecord) else from_journal(rec))
-            except (TypeError, ValueError, KeyError) as e:
-                bad.append((seq, rec, e))
-        for _, rec, e in bad:
-            self._reject(rec, e)
+        if clean:
+            rows = [row for _, row in chunk]
+        else:  # journal entries: written clean, but maybe by another version or by hand
+            rows = []
+            for _, entry in chunk:
+                try:
+                    rows.append(clean_row(entry))
+                except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
+                    self._reject(entry, e)
         try:
             with self._engine.begin() as conn:
-                rows = upsert_calls(conn, records)
+                sent = upsert_rows(conn, rows)
         except _RECORD_ERRORS:
-            rows = self._write_one_by_one(records)
+            sent = self._write_one_by_one(rows)
         self._journal.commit(chunk[-1][0])
-        self.counters["written"] += len(records)
-        self.counters["rows"] += rows
+        self.counters["written"] += len(rows)
+        self.counters["rows"] += sent
         self.counters["batches"] += 1
         self._last_write = datetime.now(UTC)
 
-    def _write_one_by_one(self, records: list[CallRecord]) -> int:
-        """A batch the database refused: write records singly, setting aside the bad ones."""
+    def _write_one_by_one(self, rows: list[dict[str, Any]]) -> int:
+        """A batch the database refused: write rows singly, setting aside the bad ones."""
         assert self._engine is not None
-        rows = 0
-        for rec in records:
+        sent = 0
+        for row in rows:
             try:
                 with self._engine.begin() as conn:
-                    rows += upsert_calls(conn, [rec])
+                    sent += upsert_rows(conn, [row])
             except _RECORD_ERRORS as e:
-                self._reject(rec, e)
-        return rows
+                self._reject(row, e)
+        return sent
 
     def _failed(self, error: BaseException) -> None:
         """The database refused: back off, and start over cleanly on the next attempt."""
@@ -410,7 +411,7 @@ class StoreWriter:
         self.counters["rejected"] += 1
         log.error("store: record rejected (%s): %.200r", error, record)
         try:
-            body = to_journal(record) if isinstance(record, CallRecord) else record
+            body = vars(record) if isinstance(record, CallRecord) else record
             line = json.dumps(
                 {"error": str(error), "record": body}, ensure_ascii=False, default=str
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -142,9 +143,16 @@ _env_bytes = st.lists(
 ).map(b"".join)
 
 
+@pytest.fixture(scope="module")
+def runner() -> Iterator[asyncio.Runner]:
+    """One event loop for all examples of a property test (a loop per example is slow)."""
+    with asyncio.Runner() as r:
+        yield r
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=_env_bytes, limit=st.sampled_from([16, 64, 2**16]))
-def test_env_reader_raises_only_its_own_errors(data: bytes, limit: int):
+def test_env_reader_raises_only_its_own_errors(runner: asyncio.Runner, data: bytes, limit: int):
     async def run() -> None:
         try:
             env = await read_env(
@@ -155,7 +163,7 @@ def test_env_reader_raises_only_its_own_errors(data: bytes, limit: int):
         assert env and all(k.startswith("agi_") for k in env)
         assert all("\n" not in v for v in env.values())
 
-    asyncio.run(run())
+    runner.run(run())
 
 
 # ------------------------------------------------------------------ replies

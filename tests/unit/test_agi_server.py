@@ -259,7 +259,7 @@ async def assert_idle(srv: FastAgiServer) -> None:
     await until(lambda: srv.active_connections == 0)
     assert asyncio.all_tasks() == {asyncio.current_task()}
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.1)
     assert time.process_time() - cpu < 0.5 * (time.perf_counter() - wall)
 
 

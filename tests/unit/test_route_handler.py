@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 import config
-from agi.handlers import make_route_handler, route_variables, valid_channel
+from agi.handlers import ROUTE_FIELDS, make_route_handler, route_fields, valid_channel
 from agi.router import decide
 from agi.server import FastAgiServer
 from config.directory import Directory
@@ -23,28 +23,22 @@ ORDER = [
     "CC_QUEUE",
     "CC_PRIO",
     "CC_HOTLINE",
-    "CC_HOTLINE_NAME",
     "CC_NOTICE",
     "CC_TRUNK",
     "CC_TRUNK_EXTEN",
     "CC_TRUNK_TIMEOUT",
     "CC_FLAGS",
-    "CC_REASON",
-    "CC_ROUTED",
 ]
 GENERAL = {
     "CC_KIND": "queue",
     "CC_QUEUE": "q-general",
     "CC_PRIO": "0",
     "CC_HOTLINE": "",
-    "CC_HOTLINE_NAME": "",
     "CC_NOTICE": "",
     "CC_TRUNK": "",
     "CC_TRUNK_EXTEN": "",
     "CC_TRUNK_TIMEOUT": "0",
     "CC_FLAGS": "",
-    "CC_REASON": "",
-    "CC_ROUTED": "1",
 }
 
 
@@ -55,21 +49,15 @@ def expect(**values: str) -> list[tuple[str, str]]:
 
 MAIN = expect(
     CC_HOTLINE="12345",
-    CC_HOTLINE_NAME="12345政务服务便民热线",
-    CC_REASON="main number to zone general",
 )
 CANCELLED_IN = expect(
     CC_HOTLINE="12349",
-    CC_HOTLINE_NAME="民政服务",
     CC_NOTICE="notice-12349",
     CC_FLAGS="cancelled",
-    CC_REASON="cancelled 12349 merged into 12345: notice, then general seats",
 )
 CANCELLED_OUT = expect(
     CC_HOTLINE="12349",
-    CC_HOTLINE_NAME="民政服务",
-    CC_FLAGS="cancelled,outside_transition",
-    CC_REASON="cancelled 12349 outside its transition window: general seats",
+    CC_FLAGS="cancelled+outside_transition",
 )
 
 
@@ -112,14 +100,14 @@ async def route_call(
 
 
 def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
-    """The (CC_X, value) pairs written, checking each is one SET VARIABLE on `channel`."""
-    out = []
-    for words in ex.words:
-        assert len(words) == 4 and words[:2] == ["SET", "VARIABLE"], words
-        name = words[2]
-        assert name.startswith("SHARED(") and name.endswith(f",{channel})"), name
-        out.append((name[len("SHARED(") : -len(f",{channel})")], words[3]))
-    return out
+    """The decision's (CC_X, value) pairs, checking it is ONE SET VARIABLE on `channel`."""
+    assert len(ex.words) == 1, ex.words
+    words = ex.words[0]
+    assert len(words) == 4 and words[:2] == ["SET", "VARIABLE"], words
+    assert words[2] == f"SHARED(CC_ROUTE,{channel})", words[2]
+    values = words[3].split("|")
+    assert len(values) == len(ROUTE_FIELDS), values
+    return list(zip(ROUTE_FIELDS, values, strict=True))
 
 
 # ------------------------------------------------------------------ decisions
@@ -136,8 +124,6 @@ def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
             expect(
                 CC_QUEUE="q-hrss",
                 CC_HOTLINE="12333",
-                CC_HOTLINE_NAME="人力资源和社会保障",
-                CC_REASON="retained 12333 to zone hrss",
             ),
         ),
         ("12349", CANCELLED_IN),
@@ -145,10 +131,8 @@ def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
             "883486661",
             expect(
                 CC_HOTLINE="88348666-1",
-                CC_HOTLINE_NAME="旅游服务",
                 CC_NOTICE="notice-883486661",
                 CC_FLAGS="cancelled",
-                CC_REASON="cancelled 88348666-1 merged into 12345: notice, then general seats",
             ),
         ),
         (
@@ -158,23 +142,21 @@ def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
                 CC_QUEUE="q-tax",
                 CC_PRIO="10",
                 CC_HOTLINE="12366",
-                CC_HOTLINE_NAME="税务",
                 CC_TRUNK="tax12366",
                 CC_TRUNK_EXTEN="12366",
                 CC_TRUNK_TIMEOUT="20",
-                CC_REASON="sub-centre 12366 over trunk tax12366; tax zone if it fails",
             ),
         ),
         (
             "99999",
             expect(
-                CC_FLAGS="unknown_number", CC_REASON="unknown called number 99999: general seats"
+                CC_FLAGS="unknown_number"
             ),
         ),
         (
             "",
             expect(
-                CC_FLAGS="unknown_number", CC_REASON="unknown called number (none): general seats"
+                CC_FLAGS="unknown_number"
             ),
         ),
     ],
@@ -192,7 +174,7 @@ def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
 )
 async def test_route_sets_the_decision_on_the_caller(server: FastAgiServer, dialed, expected):
     ex = await route_call(server, dialed)
-    assert shared_vars(ex) == expected  # exactly these, in this order, CC_ROUTED last
+    assert shared_vars(ex) == expected  # exactly these, in this order, in one command
     assert ex.closed_by_server
     assert server.stats.ok == 1
 
@@ -225,7 +207,6 @@ async def test_enterprise_caller_and_reloads_apply_without_restart(
             | {
                 "CC_PRIO": "5",
                 "CC_FLAGS": "enterprise",
-                "CC_REASON": "main number to zone general; registered enterprise caller: priority",
             }
         )
     )
@@ -258,7 +239,7 @@ async def test_hostile_dialed_number_routes_as_unknown(server: FastAgiServer, va
     ex = await route_call(server, value)
     got = dict(shared_vars(ex))
     assert got["CC_FLAGS"] == "unknown_number" and got["CC_QUEUE"] == "q-general"
-    assert got["CC_ROUTED"] == "1" and len(ex.commands) == 12
+    assert len(ex.commands) == 1
 
 
 @pytest.mark.parametrize(
@@ -294,20 +275,21 @@ async def test_smuggled_line_cannot_redirect_the_decision(server: FastAgiServer)
 
 
 async def test_smuggled_blank_line_never_completes_a_decision(server: FastAgiServer):
-    # Ending the environment early leaves a stray line where a reply is due: the request
-    # is dropped before CC_ROUTED, so the dialplan routes statically.
+    # Ending the environment early leaves a stray line where a reply is due: at most the
+    # one decision made from the genuine arguments was written, then the request is dropped.
     ex = await route_call(server, "12345", caller=b"138\n\nSET VARIABLE X Y")
     assert len(ex.commands) <= 1
-    assert all("CC_ROUTED" not in c for c in ex.commands)
+    if ex.commands:
+        assert shared_vars(ex) == MAIN
     assert server.stats.errors == 1
 
 
 # ------------------------------------------------------------------ pieces
 
 
-def test_route_variables_order_matches_decision(directory: Directory):
+def test_route_fields_order_matches_decision(directory: Directory):
     r = decide(directory, "12366", "", datetime(2025, 6, 1).date())
-    names = [n for n, _ in route_variables(r)]
+    names = [n for n, _ in route_fields(r)]
     assert names == ORDER
 
 

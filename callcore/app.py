@@ -1,0 +1,145 @@
+"""The engine: one process that routes calls (FastAGI), follows them (AMI) and keeps them (store).
+
+The path of a call through this file is the path of a call through the centre: Asterisk
+asks `route` where a call goes, the AMI session reads what then happens in order, the
+tracker turns that into the call's record, and the store writer keeps it. Nothing here
+blocks the event loop: the tracker is pure, the writer has its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+
+from agi.handlers import make_route_handler
+from agi.server import FastAgiServer
+from callcore.ami import AmiError, AmiSession, Message
+from callcore.instance import Instance
+from callcore.store.writer import StoreWriter
+from callcore.tracker import CallTracker
+from config.directory import Directory
+from config.loader import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, inst: Instance, *, agi: bool = True):
+        self.inst = inst
+        self.with_agi = agi
+        cfg = inst.config
+        self.directory = Directory(cfg)
+        self.events: asyncio.Queue[Message] = asyncio.Queue()
+        self.writer = StoreWriter(inst.db_url, inst.journal)
+        self.tracker = CallTracker(lambda: self.directory, self.writer.submit)
+        self.ami = AmiSession(
+            cfg.pbx.bind,
+            cfg.pbx.ami_port,
+            cfg.pbx.ami_user,
+            inst.secrets().ami_secret,
+            events=self.events,
+            on_connected=self._on_ami_connected,
+        )
+        self.agi: FastAgiServer | None = None
+        if agi:
+            # The dialplan gives up after agi_bound_ms; answering later is wasted work.
+            self.agi = FastAgiServer(
+                {"route": make_route_handler(lambda: self.directory, self.enterprise_numbers)},
+                cfg.pbx.bind,
+                cfg.pbx.agi_port,
+                request_timeout=cfg.pbx.agi_bound_ms / 1000 * 0.8,
+            )
+        self._consumer: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    def enterprise_numbers(self) -> frozenset[str]:
+        return frozenset(e.number for e in self.inst.config.enterprises)
+
+    @property
+    def ready_file(self):
+        return self.inst.run / "callcore.ready"
+
+    async def start(self) -> None:
+        self.inst.ensure_dirs()
+        self.writer.start()
+        self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
+        if self.agi is not None:
+            await self.agi.start()
+        if not await self.ami.start(wait=10):
+            log.warning(
+                "AMI not reachable yet; calls are still routed, tracking resumes on connect"
+            )
+        (self.inst.run / "callcore.pid").write_text(f"{os.getpid()}\n")
+        self.ready_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "agi": self.agi is not None,
+                    "ami": self.ami.connected,
+                    "at": time.time(),
+                }
+            )
+        )
+        log.info("callcore engine ready (FastAGI %s)", "on" if self.agi else "off")
+
+    async def _consume(self) -> None:
+        """The one ordered consumer of AMI events."""
+        while True:
+            ev = await self.events.get()
+            self.tracker.handle(ev)
+
+    async def _on_ami_connected(self) -> None:
+        log.info("AMI logged in (%s)", self.ami.greeting or "")
+
+    def reload_config(self) -> None:
+        """SIGHUP: adopt a changed site config; a bad file leaves the running one in place."""
+        try:
+            cfg = self.inst.reload_config()
+        except ConfigError as exc:
+            log.error("config reload refused, keeping the running config:\n%s", exc)
+            return
+        self.directory = Directory(cfg)
+        log.info("config reloaded: %d numbers", len(cfg.hotlines))
+
+    async def stop(self) -> None:
+        """Graceful: stop taking routing requests, read what AMI already sent, drain the store."""
+        self.ready_file.unlink(missing_ok=True)
+        if self.agi is not None:
+            await self.agi.close()
+        await self.ami.close()
+        while not self.events.empty():
+            self.tracker.handle(self.events.get_nowait())
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+        drained = await self.writer.close(timeout=30)
+        if not drained:
+            log.error("store not drained at shutdown; the journal keeps the rest for next start")
+        (self.inst.run / "callcore.pid").unlink(missing_ok=True)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopped.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_config)
+        await self.start()
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+
+async def one_shot_session(inst: Instance) -> AmiSession:
+    """A short AMI session for CLI commands (apply, seat login); the caller closes it."""
+    cfg = inst.config
+    ami = AmiSession(cfg.pbx.bind, cfg.pbx.ami_port, cfg.pbx.ami_user, inst.secrets().ami_secret)
+    if not await ami.start(wait=10):
+        await ami.close()
+        raise AmiError(f"cannot log in to AMI at {cfg.pbx.bind}:{cfg.pbx.ami_port}")
+    return ami
