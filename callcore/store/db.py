@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -25,8 +26,10 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Insert,
+    Text,
     bindparam,
     case,
+    column,
     create_engine,
     event,
     func,
@@ -161,15 +164,20 @@ def _sqlite_upsert() -> Insert:
 
 @cache
 def _postgresql_upsert() -> Insert:
-    """PostgreSQL: the batch as one array per column, `INSERT … SELECT … FROM unnest(…)`.
+    """PostgreSQL: the batch as one JSON document, `INSERT … SELECT … FROM json_to_recordset`.
 
-    SQLAlchemy 2.1 no longer folds an executemany of an ON CONFLICT DO UPDATE into a
-    multi-row VALUES, and psycopg2's executemany is one round trip per row (~2k rows/s);
-    arrays make it one statement with 23 parameters, cheap to plan (see docs/decisions).
+    SQLAlchemy 2.1 no longer folds an executemany of an ON CONFLICT DO UPDATE into one
+    multi-row VALUES, and psycopg2's executemany is a round trip per row (~2,000 rows/s).
+    Multi-row VALUES or unnest(arrays) spend most of their time in psycopg2 quoting every
+    value and in the planner (~5,000 rows/s); one JSON parameter, encoded by orjson and
+    parsed by the server into typed columns, is ~3 times faster (docs/decisions/store.md).
     """
-    cols = [calls.c[name] for name in RECORD_COLUMNS]
-    arrays = [bindparam(c.name, type_=postgresql.ARRAY(c.type, dimensions=1)) for c in cols]
-    batch = func.unnest(*arrays).table_valued(*RECORD_COLUMNS).render_derived(name="batch")
+    typed = [column(name, calls.c[name].type) for name in RECORD_COLUMNS]
+    batch = (
+        func.json_to_recordset(bindparam("batch", type_=Text()))
+        .table_valued(*typed)
+        .render_derived(name="batch", with_types=True)
+    )
     now = bindparam("now", type_=UTCDateTime())
     ins = postgresql.insert(calls).from_select(
         [*RECORD_COLUMNS, "created_at", "updated_at"],
@@ -207,14 +215,11 @@ _TIME_COLUMNS = frozenset(("entered_at", "queued_at", "answered_at", "ended_at")
 
 
 def _compiled_upsert(dialect: Dialect) -> _Compiled:
-    """The upsert, compiled by SQLAlchemy once per dialect."""
+    """The SQLite upsert, compiled by SQLAlchemy once per dialect configuration."""
     key = (dialect.name, dialect.paramstyle)
     if key not in _COMPILED:
-        if dialect.name == "postgresql":
-            compiled = _postgresql_upsert().compile(dialect=dialect)
-        else:
-            keys = [*RECORD_COLUMNS, "created_at", "updated_at"]
-            compiled = _sqlite_upsert().compile(dialect=dialect, column_keys=keys)
+        keys = [*RECORD_COLUMNS, "created_at", "updated_at"]
+        compiled = _sqlite_upsert().compile(dialect=dialect, column_keys=keys)
         positions = tuple(compiled.positiontup or ()) if compiled.positional else ()
         _COMPILED[key] = _Compiled(compiled.string, positions)
     return _COMPILED[key]
@@ -226,7 +231,7 @@ _SQLITE_FLAGS = RECORD_COLUMNS.index("flags")
 _record_values = operator.itemgetter(*RECORD_COLUMNS)
 
 
-def _sqlite_params(batch: list[dict[str, Any]], positions: tuple[str, ...]) -> list[list[Any]]:
+def _sqlite_params(batch: list[dict[str, Any]], positions: tuple[str, ...]) -> list[tuple]:
     """Rows as SQLAlchemy's SQLite types would bind them (tests compare the two)."""
     if positions != _SQLITE_ORDER:
         raise RuntimeError(f"unexpected parameter order of the compiled upsert: {positions}")
@@ -239,39 +244,35 @@ def _sqlite_params(batch: list[dict[str, Any]], positions: tuple[str, ...]) -> l
                 values[i] = _sqlite_time(values[i])
         values[_SQLITE_FLAGS] = _json(values[_SQLITE_FLAGS])
         values += (now, now)
-        out.append(values)
+        out.append(tuple(values))
     return out
 
 
 def _sqlite_time(value: datetime) -> str:
-    """UTCDateTime on SQLite: naive UTC in SQLAlchemy's DATETIME format (2024-01-02 03:04:05.000006)."""
+    """UTCDateTime on SQLite: naive UTC in SQLAlchemy's format, 2024-01-02 03:04:05.000006."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
-def _postgresql_params(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    params: dict[str, Any] = {name: [r[name] for r in batch] for name in RECORD_COLUMNS}
-    params["flags"] = [_json(f) for f in params["flags"]]
-    params["now"] = datetime.now(UTC)
-    return params
-
-
 def upsert_rows(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
     """`upsert_calls` for rows already through `rows.clean_row` (the writer's path).
 
-    The statement is SQLAlchemy's (compiled once); the parameters are bound here rather
-    than by SQLAlchemy's per-row type processing, which was more than half of the write
-    cost. Clean rows hold only str/int/float/bool/None, UTC datetimes and lists of str, so
-    the binding is small, and tests check it against SQLAlchemy's own.
+    SQLite: the statement is SQLAlchemy's, compiled once, and the parameters are bound here
+    for the DB-API executemany rather than by SQLAlchemy's per-row type processing, which
+    was more than half of the write cost. Clean rows hold only str/int/float/bool/None, UTC
+    datetimes and lists of str, so that binding is small (tests compare it with
+    SQLAlchemy's own). PostgreSQL: see `_postgresql_upsert`.
     """
     batch = newest_per_call(rows)
     if not batch:
         return 0
-    compiled = _compiled_upsert(conn.dialect)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(compiled.sql, _postgresql_params(batch))
+        # orjson: UTF-8, datetimes as ISO 8601 with offset, floats in shortest round-trip form.
+        payload = orjson.dumps(batch).decode()
+        conn.execute(_postgresql_upsert(), {"batch": payload, "now": datetime.now(UTC)})
     else:
+        compiled = _compiled_upsert(conn.dialect)
         conn.exec_driver_sql(compiled.sql, _sqlite_params(batch, compiled.positions))
     return len(batch)
 

@@ -69,16 +69,16 @@ def upgrade() -> None:
             nullable=False,
             server_default=sa.func.current_timestamp(),
         ),
-        sa.PrimaryKeyConstraint("linkedid", name="pk_calls"),
+        sa.PrimaryKeyConstraint("linkedid", name=op.f("pk_calls")),
         sa.CheckConstraint(
             "outcome IS NULL OR outcome IN ({})".format(", ".join(f"'{o}'" for o in OUTCOMES)),
-            name="ck_calls_outcome",
+            name=op.f("ck_calls_outcome"),
         ),
     )
-    op.create_index("ix_calls_entered_at", "calls", ["entered_at"])
-    op.create_index("ix_calls_caller_number", "calls", ["caller_number"])
-    op.create_index("ix_calls_seat", "calls", ["seat"])
-    op.create_index("ix_calls_outcome", "calls", ["outcome"])
+    op.create_index(op.f("ix_calls_entered_at"), "calls", ["entered_at"])
+    op.create_index(op.f("ix_calls_caller_number"), "calls", ["caller_number"])
+    op.create_index(op.f("ix_calls_seat"), "calls", ["seat"])
+    op.create_index(op.f("ix_calls_outcome"), "calls", ["outcome"])
 
 
 def downgrade() -> None:

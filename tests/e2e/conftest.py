@@ -1,0 +1,73 @@
+"""End-to-end fixtures: one real Asterisk, the engine as its own process, sipp seats and callers.
+
+The site is the city's default config with its own ports (so a running demo is not
+disturbed), one cancelled number moved outside its transition window, and the 12366
+sub-centre's trunk pointed at a sipp UAS. Everything runs for the whole session; tests run
+their calls concurrently.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import yaml
+
+from callcore.instance import Instance
+from callcore.sim import sipp
+from callcore.sim.sipp import Behaviour
+from callcore.sim.site import SimSite
+from config.loader import DEFAULT_PATH
+
+PORTS = {"sip_port": 35060, "ami_port": 35038, "agi_port": 34573, "api_port": 38345,
+         "rtp_start": 33000, "rtp_end": 33999}
+SUBCENTRE_PORT = 35070
+OUTSIDE = "12336"  # a cancelled number whose transition window is over in the test site
+
+PROMPT = Behaviour("prompt", ring_ms=800, talk_ms=2500)
+SLOW = Behaviour("slow", ring_ms=6000, talk_ms=2500)  # the hrss expert: lets callers give up
+SUBCENTRE = Behaviour("subcentre", ring_ms=800, talk_ms=2500)
+
+_callers = itertools.count(1)
+
+
+def caller_number() -> str:
+    """A caller number no other test uses, so store rows map to calls one to one."""
+    return f"1358{next(_callers):07d}"
+
+
+def site_config(path: Path) -> Path:
+    data = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    data["pbx"].update(PORTS)
+    for t in data["trunks"]:
+        if t["id"] == "tax12366":
+            t["port"] = SUBCENTRE_PORT
+            t["dial_timeout"] = 10
+    for h in data["hotlines"]:
+        if h["number"] == OUTSIDE:
+            h["transition"] = {"start": "2021-11-20", "end": "2022-11-19"}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SimSite]:
+    sipp.use_port_base(47000)
+    base = tmp_path_factory.mktemp("e2e")
+    inst = Instance(base / "home", site_config(base / "site.yaml"))
+    s = SimSite(inst, base / "sim")
+    try:
+        await s.boot_asterisk()
+        await s.start_engine()
+        behaviour = {seat.extension: PROMPT for seat in inst.config.seats}
+        behaviour["8101"] = SLOW
+        registered = await s.start_seats(behaviour, base_port=36000)
+        assert all(registered.values()), registered
+        await s.start_subcentre(SUBCENTRE)
+        await s.wait_trunk("tax12366", True)
+        yield s
+    finally:
+        await s.shutdown()
