@@ -12,11 +12,9 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
-from rich.console import Console
-
 from callcore.i18n import t
 from callcore.instance import Instance
-from callcore.present import print_per_number
+from callcore.present import make_console, print_per_number
 from callcore.sim.sipp import Behaviour, Call, place_calls
 from callcore.sim.site import SimSite
 from config.schema import Mode
@@ -71,14 +69,12 @@ def traffic(inst: Instance, seconds: int, rng: random.Random) -> list[Call]:
 
 
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
-    console = Console()
+    console = make_console()
     rng = random.Random(12345)
     site = SimSite(inst)
     say = console.print
     try:
-        say(
-            "[bold]1.[/] Asterisk: provisioning and starting (the first run builds its root)…"
-        )
+        say("[bold]1.[/] Asterisk: provisioning and starting (the first run builds its root)…")
         await site.boot_asterisk()
         say(f"   Asterisk {site.rt.version if site.rt else ''} on {site.sip_server}")
         say("[bold]2.[/] callcore engine: FastAGI routing, AMI tracking, request store…")

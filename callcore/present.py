@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,6 +15,11 @@ from callcore.i18n import outcome, t
 from callcore.records import PUBLIC_FIELDS, CallRecord
 from config.schema import SiteConfig
 from queues.stats import Figures, group
+
+
+def make_console() -> Console:
+    """A console that does not squeeze tables into 80 columns when output is piped."""
+    return Console() if sys.stdout.isatty() else Console(width=140)
 
 
 def call_json(rec: CallRecord, tz: str) -> dict:
@@ -43,7 +49,7 @@ def _pct(v: float | None) -> str:
 def print_calls(
     records: list[CallRecord], cfg: SiteConfig, lang: str, console: Console | None = None
 ) -> None:
-    console = console or Console()
+    console = console or make_console()
     if not records:
         console.print(t("no_calls", lang))
         return
@@ -97,7 +103,7 @@ def print_per_number(
     title: str,
     console: Console | None = None,
 ) -> None:
-    console = console or Console()
+    console = console or make_console()
     table = Table(title=title)
     for key in ("number", "hotline", "offered", "answered", "abandoned", "avg_wait", "sl15"):
         table.add_column(t(key, lang), justify="right" if key not in ("hotline",) else "left")

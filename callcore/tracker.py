@@ -35,6 +35,7 @@ class _Call:
     caller_uid: str
     channels: set[str] = field(default_factory=set)
     trunk_channel: str = ""  # uniqueid of the outgoing leg to a sub-centre
+    trunk_dialed_at: datetime | None = None
 
 
 def _ts(ev: dict) -> float:
@@ -222,6 +223,7 @@ class CallTracker:
             f"PJSIP/{trunk}-"
         ):
             call.trunk_channel = ev.get("DestUniqueid", "")
+            call.trunk_dialed_at = from_epoch(_ts(ev))
 
     def _on_DialEnd(self, ev: dict) -> None:
         call = self._call_for(ev)
@@ -232,7 +234,7 @@ class CallTracker:
         rec = call.record
         if rec.answered_at is None:
             rec.answered_at = from_epoch(_ts(ev))
-            rec.wait_seconds = 0.0
+            rec.wait_seconds = _seconds(call.trunk_dialed_at, rec.answered_at)
             trunk = rec.route.removeprefix("trunk:")
             rec.seat = trunk
             rec.transfer_target = trunk

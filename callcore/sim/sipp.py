@@ -26,11 +26,11 @@ _media_ports = itertools.count(40000, 10)
 _sip_ports = itertools.count(27000)
 
 
-def use_port_base(base: int) -> None:
+def use_port_base(sip: int, media: int) -> None:
     """Keep the local ports of this process's sipp runs apart from another harness's."""
     global _media_ports, _sip_ports
-    _sip_ports = itertools.count(base)
-    _media_ports = itertools.count(base + 2000, 10)
+    _sip_ports = itertools.count(sip)
+    _media_ports = itertools.count(media, 10)
 
 
 class SippError(RuntimeError):

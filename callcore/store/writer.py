@@ -4,7 +4,7 @@ The event loop must never wait on disk or database, and the database may be away
 locked, PostgreSQL restarting) while calls go on. So `submit` only puts the record on a
 thread-safe queue, and one writer thread does the rest, in turns:
 
-1. take what is queued (up to `batch_size` records), clean it (`rows.clean_record`; an
+1. take what is queued (up to `batch_size` records), clean it (`rows.clean_row`; an
    unstorable record goes to `rejected.jsonl` in the journal folder instead);
 2. append it to the journal with one fsync: from here on it survives a crash;
 3. upsert one chunk of unapplied entries into the database in one transaction, then move
@@ -70,15 +70,18 @@ class StoreWriter:
         max_backoff: float = 3.0,
         min_backoff: float = 0.05,
         busy_timeout_ms: int = 2000,
+        statement_timeout_ms: int = 10_000,
         segment_bytes: int = 16 << 20,
-        memory_limit: int = 50_000,
+        memory_limit: int = 10_000,
     ) -> None:
         self.url = url
         self.journal_dir = Path(journal_dir)
         self.batch_size = batch_size
         self.max_backoff = max_backoff
         self.min_backoff = min_backoff
-        self.busy_timeout_ms = busy_timeout_ms
+        self.busy_timeout_ms = busy_timeout_ms  # SQLite: how long to wait for a lock
+        # PostgreSQL: bound on one write, so a blocked server cannot hold up the journaling.
+        self.statement_timeout_ms = statement_timeout_ms
         self.segment_bytes = segment_bytes
         self.memory_limit = memory_limit  # unapplied records kept in memory, else re-read
 
@@ -357,38 +360,40 @@ class StoreWriter:
 
     def _write(self, chunk: list[tuple[int, dict[str, Any]]], clean: bool) -> None:
         """Upsert a chunk in one transaction, then move the checkpoint past it."""
-        assert self._journal is not None and self._engine is not None
+        assert self._journal is not None
+        rows, rejects = [], []
         if clean:
             rows = [row for _, row in chunk]
         else:  # journal entries: written clean, but maybe by another version or by hand
-            rows = []
             for _, entry in chunk:
                 try:
                     rows.append(clean_row(entry))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
-                    self._reject(entry, e)
+                    rejects.append((entry, e))
         try:
-            with self._engine.begin() as conn:
-                sent = upsert_rows(conn, rows)
+            sent = self._upsert(rows)
         except _RECORD_ERRORS:
-            sent = self._write_one_by_one(rows)
+            sent = 0
+            for row in rows:  # find the rows the database refuses, write the others
+                try:
+                    sent += self._upsert([row])
+                except _RECORD_ERRORS as e:
+                    rejects.append((row, e))
+        for record, error in rejects:  # only once the chunk is through (no doubles on retry)
+            self._reject(record, error)
         self._journal.commit(chunk[-1][0])
-        self.counters["written"] += len(rows)
+        self.counters["written"] += len(chunk) - len(rejects)
         self.counters["rows"] += sent
         self.counters["batches"] += 1
         self._last_write = datetime.now(UTC)
 
-    def _write_one_by_one(self, rows: list[dict[str, Any]]) -> int:
-        """A batch the database refused: write rows singly, setting aside the bad ones."""
+    def _upsert(self, rows: list[dict[str, Any]]) -> int:
         assert self._engine is not None
-        sent = 0
-        for row in rows:
-            try:
-                with self._engine.begin() as conn:
-                    sent += upsert_rows(conn, [row])
-            except _RECORD_ERRORS as e:
-                self._reject(row, e)
-        return sent
+        with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                timeout = int(self.statement_timeout_ms)
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
+            return upsert_rows(conn, rows)
 
     def _failed(self, error: BaseException) -> None:
         """The database refused: back off, and start over cleanly on the next attempt."""

@@ -9,6 +9,7 @@ their calls concurrently.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,9 +23,21 @@ from callcore.sim.sipp import Behaviour
 from callcore.sim.site import SimSite
 from config.loader import DEFAULT_PATH
 
-PORTS = {"sip_port": 35060, "ami_port": 35038, "agi_port": 34573, "api_port": 38345,
-         "rtp_start": 33000, "rtp_end": 33999}
-SUBCENTRE_PORT = 35070
+# Everything this session binds lies in [BASE-2000, BASE+3000): two sessions with bases
+# 5000 apart (CALLCORE_E2E_BASE) run side by side, and apart from a demo on the defaults.
+BASE = int(os.environ.get("CALLCORE_E2E_BASE", "35000"))
+PORTS = {
+    "sip_port": BASE + 60,
+    "ami_port": BASE + 38,
+    "agi_port": BASE + 73,
+    "api_port": BASE + 45,
+    "rtp_start": BASE - 2000,
+    "rtp_end": BASE - 1001,
+}
+SUBCENTRE_PORT = BASE + 70
+SEAT_PORTS = BASE + 100
+SIPP_PORTS = BASE + 200
+MEDIA_PORTS = BASE + 1000
 OUTSIDE = "12336"  # a cancelled number whose transition window is over in the test site
 
 PROMPT = Behaviour("prompt", ring_ms=800, talk_ms=2500)
@@ -55,7 +68,7 @@ def site_config(path: Path) -> Path:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SimSite]:
-    sipp.use_port_base(47000)
+    sipp.use_port_base(SIPP_PORTS, MEDIA_PORTS)
     base = tmp_path_factory.mktemp("e2e")
     inst = Instance(base / "home", site_config(base / "site.yaml"))
     s = SimSite(inst, base / "sim")
@@ -64,7 +77,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SimSit
         await s.start_engine()
         behaviour = {seat.extension: PROMPT for seat in inst.config.seats}
         behaviour["8101"] = SLOW
-        registered = await s.start_seats(behaviour, base_port=36000)
+        registered = await s.start_seats(behaviour, base_port=SEAT_PORTS)
         assert all(registered.values()), registered
         await s.start_subcentre(SUBCENTRE)
         await s.wait_trunk("tax12366", True)

@@ -1,7 +1,8 @@
-"""The core call path on a real Asterisk: every number class reaches a human, every call is stored."""
+"""The core call path on a real Asterisk: every number class reaches a human and is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,19 +17,27 @@ from config.schema import Mode
 from seats.membership import memberships
 from tests.e2e.conftest import OUTSIDE, caller_number
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"),
-              pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
 NAMES = ["张三丰", "李小龙", "王语嫣", "欧阳锋", "黄蓉", "郭靖", "段誉", "乔峰", "虚竹", "周芷若"]
 
 
-async def call(site: SimSite, numbers: list[str], *, patience_ms: int = 60000,
-               name: str = "callers") -> tuple[list, dict[str, CallRecord], dict[str, str]]:
+async def call(
+    site: SimSite, numbers: list[str], *, patience_ms: int = 60000, name: str = "callers"
+) -> tuple[list, dict[str, CallRecord], dict[str, str]]:
     """Place one call per number concurrently; what callers saw, and each call's one row."""
     since = datetime.now(UTC)
     calls = [Call(caller_number(), NAMES[i % len(NAMES)], n) for i, n in enumerate(numbers)]
-    results = await place_calls(site.workdir, site.sip_server, calls, patience_ms=patience_ms,
-                                rate=20, bind=site.carrier_ip, name=name, timeout=120)
+    results = await place_calls(
+        site.workdir,
+        site.sip_server,
+        calls,
+        patience_ms=patience_ms,
+        rate=20,
+        bind=site.carrier_ip,
+        name=name,
+        timeout=120,
+    )
     rows = await site.wait_records([c.caller for c in calls], timeout=30, since=since)
     for c in calls:
         assert len(rows[c.caller]) == 1, f"{c.dialed}: {len(rows[c.caller])} rows for one call"
@@ -55,8 +64,16 @@ def assert_answered(site: SimSite, rec: CallRecord, queue: str, name: str) -> No
 
 async def test_every_number_class_reaches_a_seat(site: SimSite):
     kept = [h for h in site.cfg.hotlines if h.mode is Mode.RETAINED]
-    numbers = ["12345", "051512345", *[h.number for h in kept], "12349", "81610000",
-               "883486661", OUTSIDE, "99999"]
+    numbers = [
+        "12345",
+        "051512345",
+        *[h.number for h in kept],
+        "12349",
+        "81610000",
+        "883486661",
+        OUTSIDE,
+        "99999",
+    ]
     results, rows, names = await call(site, numbers, name="classes")
     assert [r.outcome for r in results] == ["answered"] * len(numbers), results
 
@@ -64,7 +81,10 @@ async def test_every_number_class_reaches_a_seat(site: SimSite):
         rec = rows[dialed]
         assert_answered(site, rec, "q-general", names[dialed])
         assert (rec.hotline, rec.hotline_name, rec.dialed_number) == (
-            "12345", "12345政务服务便民热线", dialed)
+            "12345",
+            "12345政务服务便民热线",
+            dialed,
+        )
         assert rec.flags == [] and not rec.fallback and "FastAGI" in rec.reason
 
     for h in kept:
@@ -72,8 +92,11 @@ async def test_every_number_class_reaches_a_seat(site: SimSite):
         assert_answered(site, rec, f"q-{h.zone}", names[h.number])
         assert rec.hotline_name == h.name
 
-    for dialed, number in (("12349", "12349"), ("81610000", "81610000"),
-                           ("883486661", "88348666-1")):
+    for dialed, number in (
+        ("12349", "12349"),
+        ("81610000", "81610000"),
+        ("883486661", "88348666-1"),
+    ):
         rec = rows[dialed]
         assert_answered(site, rec, "q-general", names[dialed])
         assert rec.hotline == number and rec.flags == ["cancelled"]
@@ -128,8 +151,9 @@ async def test_static_fallback_when_fastagi_is_down(site: SimSite):
     await site.stop_engine()
     await site.start_engine(agi=False)
     try:
-        results, rows, names = await call(site, ["12345", "12393", "12349", OUTSIDE, "99999"],
-                                          name="fallback")
+        results, rows, names = await call(
+            site, ["12345", "12393", "12349", OUTSIDE, "99999"], name="fallback"
+        )
         assert [r.outcome for r in results] == ["answered"] * 5
         for rec in rows.values():
             assert rec.fallback and "static dialplan" in rec.reason
@@ -145,22 +169,67 @@ async def test_static_fallback_when_fastagi_is_down(site: SimSite):
 
 async def test_calls_cli_prints_json_with_the_record_fields(site: SimSite):
     _, rows, names = await call(site, ["12345"], name="cli")
-    res = subprocess.run(
-        [sys.executable, "-m", "callcore.cli", "--home", str(site.inst.home), "--config",
-         str(site.inst.config_path), "calls", "--since", "1h", "--json"],
-        capture_output=True, text=True, check=True)
+    res = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "callcore.cli",
+            "--home",
+            str(site.inst.home),
+            "--config",
+            str(site.inst.config_path),
+            "calls",
+            "--since",
+            "1h",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = json.loads(res.stdout)
     mine = [c for c in out if c["linkedid"] == rows["12345"].linkedid]
     assert len(mine) == 1
     c = mine[0]
-    for key in ("linkedid", "caller_number", "caller_name", "dialed_number", "hotline_name",
-                "route", "entered_at", "answered_at", "ended_at", "wait_seconds", "talk_seconds",
-                "seat", "outcome", "transfer_target", "hangup_cause", "fallback"):
+    for key in (
+        "linkedid",
+        "caller_number",
+        "caller_name",
+        "dialed_number",
+        "hotline_name",
+        "route",
+        "entered_at",
+        "answered_at",
+        "ended_at",
+        "wait_seconds",
+        "talk_seconds",
+        "seat",
+        "outcome",
+        "transfer_target",
+        "hangup_cause",
+        "fallback",
+    ):
         assert key in c, key
     assert c["caller_name"] == names["12345"] and c["outcome"] == "answered"
     assert c["entered_at"].endswith("+08:00")
-    table = subprocess.run(
-        [sys.executable, "-m", "callcore.cli", "--home", str(site.inst.home), "--config",
-         str(site.inst.config_path), "calls", "--since", "1h"],
-        capture_output=True, text=True, check=True, env={"COLUMNS": "200", "PATH": "/usr/bin"})
+    table = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "callcore.cli",
+            "--home",
+            str(site.inst.home),
+            "--config",
+            str(site.inst.config_path),
+            "calls",
+            "--since",
+            "1h",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin"},
+    )
     assert "主叫号码" in table.stdout and names["12345"] in table.stdout

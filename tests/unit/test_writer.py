@@ -222,6 +222,9 @@ async def test_sqlite_a_directory_in_place_of_the_file(tmp_path: Path) -> None:
     await wait_until(lambda: w.health()["database"] == "unavailable", "writer noticed")
     await wait_until(lambda: w.stats()["journaled"] == len(records), "all journaled")
     assert w.health()["backlog"] == len(records)
+    with pytest.raises(TimeoutError):  # a flush given up on harms nothing
+        async with asyncio.timeout(0.2):
+            await w.flush()
     db.rmdir()  # the database can be created now: the writer migrates it, then catches up
     async with asyncio.timeout(30):
         await w.flush()
@@ -381,4 +384,29 @@ async def test_submit_does_not_wait_for_a_stuck_database(tmp_path: Path) -> None
     engine = make_engine(url)
     assert get_call(engine, records[-1].linkedid) == clean_record(records[-1])
     engine.dispose()
+    await w.close()
+
+
+async def test_a_journal_write_error_keeps_the_records_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_append = Journal.append
+    failures = []
+
+    def flaky_append(self: Journal, records: list[dict]) -> int:
+        if len(failures) < 2:
+            failures.append(len(records))
+            raise OSError(28, "No space left on device")
+        return real_append(self, records)
+
+    monkeypatch.setattr(Journal, "append", flaky_append)
+    url = f"sqlite:///{tmp_path}/store.db"
+    w = started(url, tmp_path / "journal")
+    records = lifecycle(20)
+    for r in records:
+        w.submit(r)
+    async with asyncio.timeout(30):
+        await w.flush()
+    assert len(failures) == 2 and "No space left" in w.health()["last_error"]
+    assert_stored_exactly(url, records)
     await w.close()
