@@ -72,7 +72,7 @@ def test_each_call_is_published_at_route_answer_and_end_only():
 
 
 def test_replaying_the_stream_changes_nothing():
-    tracker, first = run(STREAM)
+    tracker, _ = run(STREAM)
     _, again = run(STREAM, tracker)
     assert again == []  # ended calls are remembered; nothing is re-created
 
