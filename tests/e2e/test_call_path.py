@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
 from callcore.records import CallRecord, Outcome
 from callcore.sim.sipp import Call, place_calls
@@ -233,3 +234,50 @@ async def test_calls_cli_prints_json_with_the_record_fields(site: SimSite):
         env={"COLUMNS": "200", "PATH": "/usr/bin"},
     )
     assert "主叫号码" in table.stdout and names["12345"] in table.stdout
+
+
+async def _apply(site: SimSite) -> str:
+    res = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "callcore.cli",
+            "--home",
+            str(site.inst.home),
+            "--config",
+            str(site.inst.config_path),
+            "apply",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+async def test_applying_a_changed_config_drops_no_call(site: SimSite):
+    path = site.inst.config_path
+    original = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(original)
+    next(z for z in data["zones"] if z["id"] == "general")["wrapup_seconds"] = 3
+    next(h for h in data["hotlines"] if h["number"] == "12320")["transition"]["end"] = "2027-12-31"
+    changed = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    # calls in every stage while the change is applied: hearing the notice, ringing the
+    # slow hrss expert, talking to a seat
+    calls = asyncio.create_task(
+        call(site, ["12349", "12333", "12345", "81610000"], name="during-apply")
+    )
+    await asyncio.sleep(2.0)
+    path.write_text(changed, encoding="utf-8")
+    try:
+        out = await _apply(site)
+        assert "extensions.conf" in out and "queues.conf" in out
+        results, rows, _ = await calls
+        assert [r.outcome for r in results] == ["answered"] * 4
+        assert all(r.outcome is Outcome.ANSWERED for r in rows.values())
+        dialplan = await site.rx("dialplan show 12320@cc-static")
+        assert "20211120-20271231" in dialplan
+    finally:
+        path.write_text(original, encoding="utf-8")
+        await _apply(site)
