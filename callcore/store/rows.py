@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from callcore.records import CallRecord, Outcome
@@ -73,7 +74,7 @@ def clean_text(value: Any) -> str:
 
 def _int32(value: Any, name: str) -> int:
     try:
-        n = int(value)
+        n = int(value or 0)
     except (TypeError, ValueError, OverflowError) as e:
         raise RejectedRecord(f"{name}={value!r:.80} is not an integer") from e
     return _INT32_MIN if n < _INT32_MIN else _INT32_MAX if n > _INT32_MAX else n
@@ -134,11 +135,16 @@ def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
     for name in _TIMES:
         t = get(name)
         row[name] = t if t is None or (type(t) is datetime and t.tzinfo is UTC) else _time(t, name)
-    row["priority"] = _int32(get("priority", 0) or 0, "priority")
-    row["wait_seconds"] = _duration(get("wait_seconds"), "wait_seconds")
-    row["talk_seconds"] = _duration(get("talk_seconds"), "talk_seconds")
-    cause = get("hangup_cause")
-    row["hangup_cause"] = None if cause is None else _int32(cause, "hangup_cause")
+    # Fast paths for what the tracker sends; the helpers deal with everything else.
+    n = get("priority", 0)
+    ok = type(n) is int and _INT32_MIN <= n <= _INT32_MAX
+    row["priority"] = n if ok else _int32(n, "priority")
+    for name in ("wait_seconds", "talk_seconds"):
+        f = get(name)
+        row[name] = f if f is None or (type(f) is float and isfinite(f)) else _duration(f, name)
+    n = get("hangup_cause")
+    ok = n is None or (type(n) is int and _INT32_MIN <= n <= _INT32_MAX)
+    row["hangup_cause"] = n if ok else _int32(n, "hangup_cause")
     row["fallback"] = bool(get("fallback", False))
     flags = get("flags")
     if not flags:

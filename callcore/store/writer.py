@@ -188,6 +188,13 @@ class StoreWriter:
         return self._close_result
 
     @property
+    def engine(self) -> Engine:
+        """The writer's engine, for reads (e.g. `asyncio.to_thread(query_calls, w.engine)`)."""
+        if self._engine is None:
+            raise RuntimeError("StoreWriter is not started")
+        return self._engine
+
+    @property
     def backlog(self) -> int:
         """Records submitted but not yet in the database."""
         journaled = self._journal.backlog if self._journal else 0

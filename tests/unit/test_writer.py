@@ -114,6 +114,8 @@ async def test_submit_flush_close(url: str, tmp_path: Path) -> None:
         assert w.submit(r) is None
     await w.flush()
     assert_stored_exactly(url, records)
+    stored = await asyncio.to_thread(query_calls, w.engine, seat="s1")
+    assert {c.linkedid for c in stored} == {r.linkedid for r in records if r.seat == "s1"}
     h = w.health()
     assert h["database"] == "ok" and h["backlog"] == 0 and h["last_error"] is None
     assert datetime.fromisoformat(h["last_write"]).tzinfo is not None
