@@ -251,12 +251,8 @@ def _seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool):
     return [known[i] for i in ids]
 
 
-@seat.command("login")
-@click.argument("ids", nargs=-1)
-@click.option("--all", "all_seats", is_flag=True)
-@pass_ctx
-def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
-    """Add seats to their zone queues (penalties from role and skills)."""
+def _for_seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool, action: str) -> None:
+    """Run seats.agent.<action> for each named seat over one AMI session."""
     import asyncio
 
     from callcore.app import one_shot_session
@@ -266,12 +262,21 @@ def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
         ami = await one_shot_session(c.inst)
         try:
             for s in _seats(c, ids, all_seats):
-                queues = await agent.login(ami, c.inst.config, s)
-                click.echo(f"{s.id} {s.name}: {', '.join(queues)}")
+                queues = await getattr(agent, action)(ami, c.inst.config, s)
+                click.echo(f"{s.id} {s.name} {action}: {', '.join(queues) or '-'}")
         finally:
             await ami.close()
 
     asyncio.run(go())
+
+
+@seat.command("login")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_seats", is_flag=True)
+@pass_ctx
+def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
+    """Add seats to their zone queues (penalties from role and skills)."""
+    _for_seats(c, ids, all_seats, "login")
 
 
 @seat.command("logout")
@@ -280,21 +285,7 @@ def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
 @pass_ctx
 def seat_logout(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
     """Remove seats from their zone queues."""
-    import asyncio
-
-    from callcore.app import one_shot_session
-    from seats import agent
-
-    async def go() -> None:
-        ami = await one_shot_session(c.inst)
-        try:
-            for s in _seats(c, ids, all_seats):
-                queues = await agent.logout(ami, c.inst.config, s)
-                click.echo(f"{s.id} {s.name}: left {', '.join(queues) or 'nothing'}")
-        finally:
-            await ami.close()
-
-    asyncio.run(go())
+    _for_seats(c, ids, all_seats, "logout")
 
 
 @main.command()

@@ -23,6 +23,26 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest
 NAMES = ["张三丰", "李小龙", "王语嫣", "欧阳锋", "黄蓉", "郭靖", "段誉", "乔峰", "虚竹", "周芷若"]
 
 
+async def cli(
+    site: SimSite, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """The callcore command line against the test site, off the event loop."""
+    argv = [
+        sys.executable,
+        "-m",
+        "callcore.cli",
+        "--home",
+        str(site.inst.home),
+        "--config",
+        str(site.inst.config_path),
+        *args,
+    ]
+    res = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, env=env)
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
 async def call(
     site: SimSite, numbers: list[str], *, patience_ms: int = 60000, name: str = "callers"
 ) -> tuple[list, dict[str, CallRecord], dict[str, str]]:
@@ -170,25 +190,7 @@ async def test_static_fallback_when_fastagi_is_down(site: SimSite):
 
 async def test_calls_cli_prints_json_with_the_record_fields(site: SimSite):
     _, rows, names = await call(site, ["12345"], name="cli")
-    res = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "callcore.cli",
-            "--home",
-            str(site.inst.home),
-            "--config",
-            str(site.inst.config_path),
-            "calls",
-            "--since",
-            "1h",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    res = await cli(site, "calls", "--since", "1h", "--json")
     out = json.loads(res.stdout)
     mine = [c for c in out if c["linkedid"] == rows["12345"].linkedid]
     assert len(mine) == 1
@@ -214,46 +216,12 @@ async def test_calls_cli_prints_json_with_the_record_fields(site: SimSite):
         assert key in c, key
     assert c["caller_name"] == names["12345"] and c["outcome"] == "answered"
     assert c["entered_at"].endswith("+08:00")
-    table = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "callcore.cli",
-            "--home",
-            str(site.inst.home),
-            "--config",
-            str(site.inst.config_path),
-            "calls",
-            "--since",
-            "1h",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"COLUMNS": "200", "PATH": "/usr/bin"},
-    )
+    table = await cli(site, "calls", "--since", "1h", env={"COLUMNS": "200", "PATH": "/usr/bin"})
     assert "主叫号码" in table.stdout and names["12345"] in table.stdout
 
 
 async def _apply(site: SimSite) -> str:
-    res = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "callcore.cli",
-            "--home",
-            str(site.inst.home),
-            "--config",
-            str(site.inst.config_path),
-            "apply",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 0, res.stderr
-    return res.stdout
+    return (await cli(site, "apply")).stdout
 
 
 async def test_applying_a_changed_config_drops_no_call(site: SimSite):
