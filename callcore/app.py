@@ -15,11 +15,13 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from agi.handlers import make_route_handler
 from agi.server import FastAgiServer
 from callcore.ami import AmiError, AmiSession, Message
 from callcore.instance import Instance
+from callcore.records import CallRecord
 from callcore.store.writer import StoreWriter
 from callcore.tracker import CallTracker
 from config.directory import Directory
@@ -36,7 +38,11 @@ class Engine:
         self.directory = Directory(cfg)
         self.events: asyncio.Queue[Message] = asyncio.Queue()
         self.writer = StoreWriter(inst.db_url, inst.journal)
-        self.tracker = CallTracker(lambda: self.directory, self.writer.submit)
+        # Who hears of each changed call record, and of each AMI event, in this order.
+        # Every one of them is synchronous and quick: they run on the AMI consumer's path.
+        self.record_listeners: list[Callable[[CallRecord], None]] = [self.writer.submit]
+        self.tracker = CallTracker(lambda: self.directory, self._publish)
+        self.event_handlers: list[Callable[[Message], None]] = [self.tracker.handle]
         self.ami = AmiSession(
             cfg.pbx.bind,
             cfg.pbx.ami_port,
@@ -87,11 +93,18 @@ class Engine:
         )
         log.info("callcore engine ready (FastAGI %s)", "on" if self.agi else "off")
 
+    def _publish(self, record: CallRecord) -> None:
+        for listener in self.record_listeners:
+            listener(record)
+
+    def _dispatch(self, ev: Message) -> None:
+        for handle in self.event_handlers:
+            handle(ev)
+
     async def _consume(self) -> None:
         """The one ordered consumer of AMI events."""
         while True:
-            ev = await self.events.get()
-            self.tracker.handle(ev)
+            self._dispatch(await self.events.get())
 
     async def _on_ami_connected(self) -> None:
         log.info("AMI logged in (%s)", self.ami.greeting or "")
@@ -113,7 +126,7 @@ class Engine:
             await self.agi.close()
         await self.ami.close()
         while not self.events.empty():
-            self.tracker.handle(self.events.get_nowait())
+            self._dispatch(self.events.get_nowait())
         if self._consumer is not None:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

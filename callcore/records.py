@@ -39,7 +39,7 @@ class CallRecord:
     wait_seconds: float | None = None  # in queue until answered or abandoned
     talk_seconds: float | None = None
     seat: str = ""  # seat id (or trunk id when the sub-centre answered)
-    outcome: Outcome | None = None  # None while the call is up
+    outcome: Outcome | None = None  # set once known (a transfer, before the end); final at end
     transfer_target: str = ""
     hangup_cause: int | None = None
     fallback: bool = False  # routed by the static dialplan, not by FastAGI

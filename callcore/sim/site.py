@@ -189,7 +189,7 @@ class SimSite:
             for r in await self.records(since):
                 if r.caller_number in by:
                     by[r.caller_number].append(r)
-            if all(rows and all(x.outcome is not None for x in rows) for rows in by.values()):
+            if all(rows and all(x.ended_at is not None for x in rows) for rows in by.values()):
                 return by
             if time.monotonic() > deadline:
                 return by
