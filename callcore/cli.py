@@ -133,7 +133,7 @@ def asterisk_up(c: _Ctx) -> None:
     except runtime.AsteriskError as exc:
         _fail(str(exc))
     click.echo(
-        f"Asterisk {rt.version} up (pid {pid}), SIP {c.inst.config.pbx.bind}:"
+        f"{rt.version} up (pid {pid}), SIP {c.inst.config.pbx.bind}:"
         f"{c.inst.config.pbx.sip_port}, AMI :{c.inst.config.pbx.ami_port}"
     )
 

@@ -76,7 +76,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
     try:
         say("[bold]1.[/] Asterisk: provisioning and starting (the first run builds its root)…")
         await site.boot_asterisk()
-        say(f"   Asterisk {site.rt.version if site.rt else ''} on {site.sip_server}")
+        say(f"   {site.rt.version if site.rt else 'Asterisk'} on {site.sip_server}")
         say("[bold]2.[/] callcore engine: FastAGI routing, AMI tracking, request store…")
         await site.start_engine()
         say("[bold]3.[/] seats register with digest credentials and log in to their zones…")

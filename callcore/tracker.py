@@ -25,6 +25,7 @@ from config.directory import Directory
 log = logging.getLogger(__name__)
 
 INBOUND_CONTEXTS = frozenset({"from-carrier", "from-trunk"})
+ROUTE_CONTEXT = "cc-route"  # where the dialplan runs FastAGI on a Local channel
 _ENDED_MEMORY = 50_000
 _UNKNOWN = "<unknown>"
 
@@ -110,6 +111,8 @@ class CallTracker:
             return
         call = self._calls.get(linked)
         if call is not None:
+            if ev.get("Context") == ROUTE_CONTEXT:
+                return  # the routing leg: a stalled FastAGI server may hold it long after
             call.channels.add(uid)
             self._by_channel[uid] = call
             return

@@ -249,3 +249,49 @@ async def test_applying_a_changed_config_drops_no_call(site: SimSite):
     finally:
         path.write_text(original, encoding="utf-8")
         await _apply(site)
+
+
+class _BadAgi:
+    """A FastAGI peer on the engine's port that stalls or errs instead of deciding."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.connections = 0
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.mode == "stall":  # reads the request, then never answers
+            self._held.append(writer)
+            return
+        while (await reader.readline()).strip():
+            pass
+        writer.write(b"SET VARIABLE SHARED(CC_ROUTE,garbage) \x00\xff broken\n")
+        await writer.drain()
+        writer.close()
+
+
+@pytest.mark.parametrize("mode", ["stall", "error"])
+async def test_static_fallback_when_fastagi_stalls_or_errs(site: SimSite, mode: str):
+    await site.stop_engine()
+    await site.start_engine(agi=False)
+    bad = _BadAgi(mode)
+    server = await asyncio.start_server(bad.handle, site.cfg.pbx.bind, site.cfg.pbx.agi_port)
+    try:
+        results, rows, names = await call(site, ["12345", "12328", "96119"], name=f"agi-{mode}")
+        assert [r.outcome for r in results] == ["answered"] * 3
+        assert bad.connections >= 3  # Asterisk did ask the bad server
+        for rec in rows.values():
+            assert rec.fallback and "static dialplan" in rec.reason
+        # the bound (pbx.agi_bound_ms) is what a stalled server costs a caller, no more
+        bound = site.cfg.pbx.agi_bound_ms / 1000
+        rec = rows["12345"]
+        assert (rec.queued_at - rec.entered_at).total_seconds() < bound + 1.0
+        assert_answered(site, rows["12328"], "q-transport", names["12328"])
+        assert rows["96119"].flags == ["cancelled"]
+    finally:
+        server.close()
+        for w in bad._held:
+            w.close()
+        await site.stop_engine()
+        await site.start_engine()
