@@ -23,6 +23,7 @@ from callcore.ami import AmiError, AmiSession, Message
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store.writer import StoreWriter
+from callcore.telemetry import EventLag, process_usage, write_snapshot
 from callcore.tracker import CallTracker
 from config.directory import Directory
 from config.loader import ConfigError
@@ -42,7 +43,9 @@ class Engine:
         # Every one of them is synchronous and quick: they run on the AMI consumer's path.
         self.record_listeners: list[Callable[[CallRecord], None]] = [self.writer.submit]
         self.tracker = CallTracker(lambda: self.directory, self._publish)
-        self.event_handlers: list[Callable[[Message], None]] = [self.tracker.handle]
+        self.lag = EventLag()
+        self.event_handlers: list[Callable[[Message], None]] = [self.tracker.handle,
+                                                                 self.lag.observe]
         self.ami = AmiSession(
             cfg.pbx.bind,
             cfg.pbx.ami_port,
@@ -61,7 +64,31 @@ class Engine:
                 request_timeout=cfg.pbx.agi_bound_ms / 1000 * 0.8,
             )
         self._consumer: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+
+    def stats(self) -> dict:
+        """The engine's own figures: what benchmarks and /metrics report."""
+        agi = None
+        if self.agi is not None:
+            agi = {**self.agi.stats.counters(), **self.agi.stats.percentiles(0.5, 0.99)}
+        return {
+            "at": time.time(),
+            "pid": os.getpid(),
+            "ami": {"connected": self.ami.connected, **vars(self.ami.stats)},
+            "ami_lag": self.lag.summary(),
+            "agi": agi,
+            "tracker": {"events": self.tracker.events, "active_calls": len(self.tracker.active)},
+            "store": {**self.writer.health(), **self.writer.stats()},
+            "process": process_usage(),
+        }
+
+    async def _write_stats(self) -> None:
+        """Every few seconds, off the hot path (the file write is small and local)."""
+        path = self.inst.run / "engine-stats.json"
+        while True:
+            await asyncio.sleep(5)
+            await asyncio.to_thread(write_snapshot, path, self.stats())
 
     def enterprise_numbers(self) -> frozenset[str]:
         return frozenset(e.number for e in self.inst.config.enterprises)
@@ -74,6 +101,7 @@ class Engine:
         self.inst.ensure_dirs()
         self.writer.start()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
+        self._stats_task = asyncio.create_task(self._write_stats(), name="engine-stats")
         if self.agi is not None:
             await self.agi.start()
         if not await self.ami.start(wait=10):
@@ -131,7 +159,10 @@ class Engine:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer
+        if self._stats_task is not None:
+            self._stats_task.cancel()
         drained = await self.writer.close(timeout=30)
+        write_snapshot(self.inst.run / "engine-stats.json", self.stats())
         if not drained:
             log.error("store not drained at shutdown; the journal keeps the rest for next start")
         (self.inst.run / "callcore.pid").unlink(missing_ok=True)

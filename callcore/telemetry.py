@@ -1,0 +1,73 @@
+"""How the engine itself is doing: AMI event lag, routing latency, CPU and memory.
+
+Measured on the hot path with a few float operations per event and kept in bounded rings,
+so percentiles are always over the recent past. The engine writes a snapshot to
+<home>/run/engine-stats.json every few seconds and at shutdown; benchmarks read it, and the
+HTTP API can serve the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from collections import deque
+from pathlib import Path
+
+
+def percentiles(values, *qs: float) -> dict[str, float | None]:
+    data = sorted(values)
+    out: dict[str, float | None] = {}
+    for q in qs:
+        key = f"p{int(q * 100)}"
+        out[key] = data[min(len(data) - 1, int(q * len(data)))] if data else None
+    return out
+
+
+class EventLag:
+    """Seconds from Asterisk stamping an event to the engine having handled it."""
+
+    def __init__(self, size: int = 100_000):
+        self.samples: deque[float] = deque(maxlen=size)
+        self.count = 0
+
+    def observe(self, ev: dict) -> None:
+        stamp = ev.get("Timestamp")
+        if stamp:
+            try:
+                self.samples.append(time.time() - float(stamp))
+            except ValueError:
+                return
+            self.count += 1
+
+    def summary(self) -> dict:
+        ms = [s * 1000 for s in self.samples]
+        return {"events": self.count, **{k + "_ms": v for k, v in
+                                         percentiles(ms, 0.5, 0.99, 1.0).items()}}
+
+
+def process_usage(pid: int | None = None) -> dict:
+    """CPU seconds and peak resident memory of a process (this one by default)."""
+    if pid is None:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024}
+    return proc_usage(pid)
+
+
+def proc_usage(pid: int) -> dict:
+    """The same for another process, from /proc (e.g. Asterisk, for benchmarks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return {"cpu_s": cpu, "peak_rss_mb": peak}
+
+
+def write_snapshot(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, default=str))
+    os.replace(tmp, path)
