@@ -23,7 +23,7 @@ from callcore.ami import AmiError, AmiSession, Message
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store.writer import StoreWriter
-from callcore.telemetry import EventLag, process_usage, write_snapshot
+from callcore.telemetry import EventLag, RouteTiming, process_usage, write_snapshot
 from callcore.tracker import CallTracker
 from config.directory import Directory
 from config.loader import ConfigError
@@ -44,8 +44,9 @@ class Engine:
         self.record_listeners: list[Callable[[CallRecord], None]] = [self.writer.submit]
         self.tracker = CallTracker(lambda: self.directory, self._publish)
         self.lag = EventLag()
-        self.event_handlers: list[Callable[[Message], None]] = [self.tracker.handle,
-                                                                 self.lag.observe]
+        self.route_timing = RouteTiming()
+        self.event_handlers: list[Callable[[Message], None]] = [
+            self.tracker.handle, self.lag.observe, self.route_timing.observe]
         self.ami = AmiSession(
             cfg.pbx.bind,
             cfg.pbx.ami_port,
@@ -77,6 +78,7 @@ class Engine:
             "pid": os.getpid(),
             "ami": {"connected": self.ami.connected, **vars(self.ami.stats)},
             "ami_lag": self.lag.summary(),
+            "route_in_asterisk": self.route_timing.summary(),
             "agi": agi,
             "tracker": {"events": self.tracker.events, "active_calls": len(self.tracker.active)},
             "store": {**self.writer.health(), **self.writer.stats()},

@@ -47,6 +47,33 @@ class EventLag:
                                          percentiles(ms, 0.5, 0.99, 1.0).items()}}
 
 
+class RouteTiming:
+    """Routing as Asterisk sees it: from the routing leg's creation to the end of the AGI
+    command that wrote the decision (Newchannel of the Local ;2 leg → its AGIExecEnd)."""
+
+    def __init__(self, size: int = 100_000, context: str = "cc-route"):
+        self.samples: deque[float] = deque(maxlen=size)
+        self._started: dict[str, float] = {}
+        self._context = context
+
+    def observe(self, ev: dict) -> None:
+        name = ev.get("Event")
+        if name == "Newchannel" and ev.get("Context") == self._context:
+            if ev.get("Channel", "").endswith(";2"):
+                self._started[ev.get("Uniqueid", "")] = float(ev.get("Timestamp") or 0)
+        elif name == "AGIExecEnd":
+            start = self._started.pop(ev.get("Uniqueid", ""), None)
+            if start:
+                self.samples.append(float(ev.get("Timestamp") or 0) - start)
+        elif name == "Hangup":
+            self._started.pop(ev.get("Uniqueid", ""), None)
+
+    def summary(self) -> dict:
+        ms = [s * 1000 for s in self.samples]
+        return {"routes": len(ms), **{k + "_ms": v for k, v in
+                                      percentiles(ms, 0.5, 0.99, 1.0).items()}}
+
+
 def process_usage(pid: int | None = None) -> dict:
     """CPU seconds and peak resident memory of a process (this one by default)."""
     if pid is None:

@@ -90,6 +90,7 @@ MODULES = [
 
 # What the controller needs from AMI; everything else is filtered out by Asterisk itself.
 AMI_EVENTS = [
+    "AGIExecEnd",
     "FullyBooted",
     "Shutdown",
     "Reload",
@@ -150,7 +151,7 @@ def _asterisk_dirs(rt: Runtime) -> tuple[str, str]:
     return "/" + mod, "/" + data
 
 
-def context(inst: Instance, rt: Runtime) -> dict:
+def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
     cfg = inst.config
     sec = inst.secrets()
     directory = Directory(cfg)
@@ -212,10 +213,12 @@ def context(inst: Instance, rt: Runtime) -> dict:
         "static": static,
         "general_queue": cfg.zone(cfg.general_zone).queue,
         "returned_priority": priority.RETURNED,
+        # bare: the same queues and static routing with no callcore at all (benchmarks)
+        "bare": bare,
     }
 
 
-def render(inst: Instance, rt: Runtime) -> Rendered:
+def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -224,7 +227,7 @@ def render(inst: Instance, rt: Runtime) -> Rendered:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    ctx = context(inst, rt)
+    ctx = context(inst, rt, bare)
     files = {}
     for tpl in sorted(TEMPLATES.glob("*.j2")):
         files[tpl.stem] = env.get_template(tpl.name).render(ctx)
@@ -261,9 +264,9 @@ def _owner(inst: Instance) -> int | None:
         return None
 
 
-def render_all(inst: Instance, rt: Runtime) -> list[str]:
+def render_all(inst: Instance, rt: Runtime, bare: bool = False) -> list[str]:
     """Render config and audio for the instance; returns the config files that changed."""
-    rendered = render(inst, rt)  # raises before anything is written
+    rendered = render(inst, rt, bare)  # raises before anything is written
     sounds.make_all(inst.config, inst.sounds, inst.config_path.parent)
     return write(inst, rendered)
 

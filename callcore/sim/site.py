@@ -41,9 +41,9 @@ class SimSite:
         return self.cfg.trunk(self.cfg.carrier_trunk).host
 
     # -- Asterisk --------------------------------------------------------------------
-    async def boot_asterisk(self) -> None:
+    async def boot_asterisk(self, bare: bool = False) -> None:
         self.rt = await asyncio.to_thread(runtime.find_runtime)
-        await asyncio.to_thread(render.render_all, self.inst, self.rt)
+        await asyncio.to_thread(render.render_all, self.inst, self.rt, bare)
         if runtime.read_pid(self.inst) is not None:
             await asyncio.to_thread(runtime.stop, self.rt, self.inst)
         await asyncio.to_thread(runtime.start, self.rt, self.inst)
