@@ -307,5 +307,43 @@ def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
     sys.exit(0 if ok else 1)
 
 
+@main.command()
+@click.option("--rate", default=4.0, show_default=True, help="New calls per second.")
+@click.option("--seconds", default=30.0, show_default=True, help="How long calls keep coming.")
+@click.option("--seats", default=80, show_default=True, help="Simulated seats.")
+@click.option("--talk", "talk_ms", default=10000, show_default=True, help="Mean talk time, ms.")
+@click.option("--mode", type=click.Choice(["both", "callcore", "bare"]), default="both")
+@click.option("--step", "steps", help="Comma-separated rates: find the highest clean rate.")
+@click.option("--base-port", default=15000, show_default=True)
+@click.option("--workdir", type=click.Path(), default="var/bench", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, steps: str | None,
+          base_port: int, workdir: str, as_json: bool) -> None:
+    """Load callcore and bare Asterisk alike and report what callcore costs."""
+    import asyncio
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from callcore import bench as b
+
+    load = b.Load(rate=rate, seconds=seconds, seats=seats, talk_mean_ms=talk_ms)
+    work = Path(workdir)
+    if steps:
+        rates = [float(x) for x in steps.split(",")]
+        best = asyncio.run(b.step(load, work, rates, base=base_port))
+        click.echo(json.dumps({"highest_clean_rate": best}))
+        return
+    modes = ["bare", "callcore"] if mode == "both" else [mode]
+
+    async def go() -> list:
+        return [await b.run(m, load, work, base_port) for m in modes]
+
+    reports = asyncio.run(go())
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1))
+    else:
+        b.print_reports(reports)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="callcore")

@@ -64,7 +64,7 @@ class SippProcess:
     """One sipp run; stdout/stderr go to files, milestones to the log file."""
 
     def __init__(self, workdir: Path, name: str, args: list[str]):
-        self.workdir = workdir
+        self.workdir = workdir = workdir.absolute()  # sipp runs in it; paths must not be relative
         self.name = name
         self.log = workdir / f"{name}.log"
         self.err = workdir / f"{name}.err"
@@ -248,8 +248,14 @@ async def place_calls(
     bind: str = "127.0.0.2",
     name: str = "callers",
     timeout: float = 300.0,
+    talk_mean_ms: int = 0,
 ) -> list[CallResult]:
-    """Run the calls (one sipp UAC) until all ended; what each caller experienced."""
+    """Run the calls (one sipp UAC) until all ended; what each caller experienced.
+
+    `talk_mean_ms` > 0: callers hang up after an exponentially distributed talk time
+    (load runs, where seats never hang up); otherwise they talk until the seat hangs up
+    or `talk_ms` passes.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     scen = render_scenario(
         "caller.xml.j2",
@@ -257,6 +263,7 @@ async def place_calls(
         name=name,
         patience_ms=patience_ms,
         talk_ms=talk_ms,
+        talk_mean_ms=talk_mean_ms,
     )
     inf = write_inf(workdir / f"{name}.csv", [[c.caller, c.name, c.dialed] for c in calls])
     p = SippProcess(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -25,7 +26,7 @@ class SimSite:
     def __init__(self, inst: Instance, workdir: Path | None = None):
         self.inst = inst
         self.cfg = inst.config
-        self.workdir = workdir or inst.home / "sim"
+        self.workdir = (workdir or inst.home / "sim").absolute()
         self.rt: runtime.Runtime | None = None
         self.engine_proc: asyncio.subprocess.Process | None = None
         self.farm: SeatFarm | None = None
@@ -56,8 +57,33 @@ class SimSite:
         if self.rt is not None:
             await asyncio.to_thread(runtime.stop, self.rt, self.inst)
 
+    async def kill_asterisk(self) -> None:
+        """Crash Asterisk (SIGKILL to its process group): no hangups, no events, no goodbye."""
+        pid = runtime.read_pid(self.inst)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        for _ in range(200):  # gone within 10 s: SIGKILL cannot be refused
+            if runtime.read_pid(self.inst) is None:
+                return
+            await asyncio.sleep(0.05)
+
+    async def start_asterisk(self) -> None:
+        """Start Asterisk again with the config already rendered (e.g. after a crash)."""
+        assert self.rt is not None
+        await asyncio.to_thread(runtime.start, self.rt, self.inst)
+
     # -- the engine ------------------------------------------------------------------
-    async def start_engine(self, *, agi: bool = True, timeout: float = 30.0) -> None:
+    async def start_engine(
+        self,
+        *,
+        agi: bool = True,
+        timeout: float = 30.0,
+        config_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`callcore run` as its own process; `config_path`/`env` vary it (fault tests)."""
         ready = self.inst.run / "callcore.ready"
         ready.unlink(missing_ok=True)
         args = [
@@ -68,13 +94,13 @@ class SimSite:
             "--home",
             str(self.inst.home),
             "--config",
-            str(self.inst.config_path),
+            str(config_path or self.inst.config_path),
             "run",
         ]
         if not agi:
             args.append("--no-agi")
         log = open(self.inst.log / "callcore.log", "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.engine_proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.DEVNULL,
