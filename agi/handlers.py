@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from agi.protocol import AgiRequest
-from agi.router import Route, decide
+from agi.router import FirstContact, Route, decide
 from agi.server import AgiChannel, BadRequest, Handler
 from config.directory import Directory
 
@@ -35,7 +35,8 @@ def valid_channel(name: str) -> bool:
 
 # The dialplan (extensions.conf.j2, [cc-inbound]) CUTs CC_ROUTE apart in this order.
 ROUTE_FIELDS = ("CC_KIND", "CC_QUEUE", "CC_PRIO", "CC_HOTLINE", "CC_NOTICE", "CC_TRUNK",
-                "CC_TRUNK_EXTEN", "CC_TRUNK_TIMEOUT", "CC_FLAGS")
+                "CC_TRUNK_EXTEN", "CC_TRUNK_TIMEOUT", "CC_FLAGS",
+                "CC_AFF_SEAT", "CC_AFF_DIAL", "CC_AFF_SECS")
 
 
 def route_fields(route: Route) -> list[tuple[str, str]]:
@@ -46,7 +47,9 @@ def route_fields(route: Route) -> list[tuple[str, str]]:
     """
     values = (route.kind.value, route.queue, str(route.priority), route.hotline, route.notice,
               route.trunk, route.trunk_exten, str(route.trunk_timeout),
-              "+".join(sorted(f.value for f in route.flags)))
+              "+".join(sorted(f.value for f in route.flags)),
+              route.affinity_seat, route.affinity_dial,
+              str(route.affinity_seconds) if route.affinity_dial else "")
     return list(zip(ROUTE_FIELDS, values, strict=True))
 
 
@@ -63,11 +66,14 @@ def make_route_handler(
     enterprise_numbers_provider: Callable[[], frozenset[str]],
     *,
     clock: Callable[[], datetime] = _utc_now,
+    first_contact: Callable[[str], FirstContact | None] | None = None,
 ) -> Handler:
     """The `route` handler; the providers are called per request so reloads apply at once.
 
     `clock` returns an aware datetime (tests move it); the day is taken in the site's
     time zone, which decides whether a cancelled number is inside its transition window.
+    `first_contact(caller number)` names the seat to ring first (首接负责制), if any; it
+    answers from memory (seats.affinity), never from the database.
     """
 
     async def route(req: AgiRequest, chan: AgiChannel) -> None:
@@ -76,7 +82,8 @@ def make_route_handler(
             raise BadRequest(f"caller channel is not a channel name: {channel[:40]!r}")
         directory = directory_provider()
         today = clock().astimezone(ZoneInfo(directory.cfg.site.timezone)).date()
-        decision = decide(directory, dialed, caller, today, enterprise_numbers_provider())
+        seat = first_contact(caller) if first_contact is not None else None
+        decision = decide(directory, dialed, caller, today, enterprise_numbers_provider(), seat)
         await chan.set_variable(f"SHARED(CC_ROUTE,{channel})", route_value(decision))
         log.debug("routed %s for %s: %s", dialed[:32], channel, decision.reason)
 

@@ -40,6 +40,20 @@ class Route:
     trunk_timeout: int = 0
     flags: frozenset[Flag] = field(default_factory=frozenset)
     reason: str = ""
+    # 首接负责制: ring this seat first (device, seconds), then the queue
+    affinity_seat: str = ""
+    affinity_dial: str = ""
+    affinity_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class FirstContact:
+    """The seat a repeat caller is offered to first: it took their open request and is
+    available now (the route handler checks both; `decide` stays pure)."""
+
+    seat: str
+    dial: str  # its device, e.g. PJSIP/8003
+    seconds: int
 
 
 def notice_sound(hotline: Hotline) -> str:
@@ -97,7 +111,11 @@ def decide(
     caller: str,
     today: date,
     enterprise_numbers: frozenset[str] = frozenset(),
+    first_contact: FirstContact | None = None,
 ) -> Route:
+    """Where the call goes. A registered enterprise (一企来) gets priority, and a call that
+    would reach the general seats goes to the enterprise zone instead (a kept number's
+    call stays with its experts); `first_contact` rings the caller's previous seat first."""
     cfg = directory.cfg
     h = directory.lookup(dialed)
     if h is None:
@@ -112,11 +130,27 @@ def decide(
                 reason=f"cancelled {h.number} outside its transition window: general seats",
             )
     if route.kind is Kind.QUEUE and clean(caller).lstrip("+") in enterprise_numbers:
+        zone = cfg.enterprise_zone
+        general = cfg.zone(cfg.general_zone).queue
+        if zone is not None and route.queue == general:
+            queue, why = zone.queue, f"enterprise zone {zone.id} first"
+        else:
+            queue, why = route.queue, "priority in its zone"
         route = replace(
             route,
+            queue=queue,
             priority=max(route.priority, priority.ENTERPRISE),
             flags=route.flags | {Flag.ENTERPRISE},
-            reason=route.reason + "; registered enterprise caller: priority",
+            reason=route.reason + f"; registered enterprise caller (一企来): {why}",
+        )
+    if route.kind is Kind.QUEUE and first_contact is not None:
+        route = replace(
+            route,
+            affinity_seat=first_contact.seat,
+            affinity_dial=first_contact.dial,
+            affinity_seconds=first_contact.seconds,
+            reason=route.reason + f"; 首接负责制: seat {first_contact.seat} first"
+            f" ({first_contact.seconds} s)",
         )
     return route
 

@@ -21,12 +21,15 @@ from agi.handlers import make_route_handler
 from agi.server import FastAgiServer
 from callcore.ami import AmiError, AmiSession, Message
 from callcore.instance import Instance
+from callcore.reconcile import Reconciler
 from callcore.records import CallRecord
 from callcore.store.writer import StoreWriter
+from callcore.supervision import Supervision
 from callcore.telemetry import EventLag, RouteTiming, process_usage, write_snapshot
 from callcore.tracker import CallTracker
 from config.directory import Directory
 from config.loader import ConfigError
+from seats.floor import SeatFloor
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,17 @@ class Engine:
         # Every one of them is synchronous and quick: they run on the AMI consumer's path.
         self.record_listeners: list[Callable[[CallRecord], None]] = [self.writer.submit]
         self.tracker = CallTracker(lambda: self.directory, self._publish)
+        # After every AMI login: adopt, end and rebuild the calls of the time we were away.
+        self.reconciler = Reconciler(
+            self.tracker,
+            lambda: self.directory,
+            self._publish,
+            inst.log / "queue_log",
+            store=lambda: self.writer.engine,
+            report_file=inst.run / "reconcile.json",
+        )
+        self._gate = asyncio.Event()  # cleared while a resync holds the event consumer
+        self._gate.set()
         self.lag = EventLag()
         self.route_timing = RouteTiming()
         self.event_handlers: list[Callable[[Message], None]] = [
@@ -54,16 +68,34 @@ class Engine:
             inst.secrets().ami_secret,
             events=self.events,
             on_connected=self._on_ami_connected,
+            on_disconnected=self._on_ami_disconnected,
         )
+        # Seats: states, feature codes, first contact, requests, the transfer chain (seats/).
+        self.floor = SeatFloor(
+            lambda: self.inst.config,
+            self.ami,
+            self.writer.submit,
+            lambda: self.writer.engine,
+            lambda: self.ami.connected,
+        )
+        self.event_handlers += self.floor.event_handlers
+        self.record_listeners += self.floor.record_listeners
         self.agi: FastAgiServer | None = None
         if agi:
+            route = make_route_handler(
+                lambda: self.directory,
+                self.enterprise_numbers,
+                first_contact=self.floor.first_contact,
+            )
             # The dialplan gives up after agi_bound_ms; answering later is wasted work.
             self.agi = FastAgiServer(
-                {"route": make_route_handler(lambda: self.directory, self.enterprise_numbers)},
+                {"route": route, **self.floor.agi_handlers()},
                 cfg.pbx.bind,
                 cfg.pbx.agi_port,
                 request_timeout=cfg.pbx.agi_bound_ms / 1000 * 0.8,
             )
+        # Live state in Redis, the HTTP API and supervisor actions (hooks onto the lists above).
+        self.supervision = Supervision(self)
         self._consumer: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -81,6 +113,7 @@ class Engine:
             "route_in_asterisk": self.route_timing.summary(),
             "agi": agi,
             "tracker": {"events": self.tracker.events, "active_calls": len(self.tracker.active)},
+            "reconcile": vars(self.reconciler.last) if self.reconciler.last else None,
             "store": {**self.writer.health(), **self.writer.stats()},
             "process": process_usage(),
         }
@@ -93,7 +126,8 @@ class Engine:
             await asyncio.to_thread(write_snapshot, path, self.stats())
 
     def enterprise_numbers(self) -> frozenset[str]:
-        return frozenset(e.number for e in self.inst.config.enterprises)
+        """The config's register and the store's (read into memory by the seat floor)."""
+        return self.floor.enterprise_numbers()
 
     @property
     def ready_file(self):
@@ -102,6 +136,8 @@ class Engine:
     async def start(self) -> None:
         self.inst.ensure_dirs()
         self.writer.start()
+        await self.floor.start()
+        await self.supervision.start()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
         self._stats_task = asyncio.create_task(self._write_stats(), name="engine-stats")
         if self.agi is not None:
@@ -134,10 +170,24 @@ class Engine:
     async def _consume(self) -> None:
         """The one ordered consumer of AMI events."""
         while True:
-            self._dispatch(await self.events.get())
+            ev = await self.events.get()
+            if not self._gate.is_set():
+                await self._gate.wait()
+            self._dispatch(ev)
 
     async def _on_ami_connected(self) -> None:
+        """Resync with Asterisk; events wait behind the snapshot so none applies out of order."""
         log.info("AMI logged in (%s)", self.ami.greeting or "")
+        self._gate.clear()
+        try:
+            await self.reconciler.resync(self.ami)
+            await self.floor.resync()
+            await self.supervision.ami_connected(self.ami)
+        finally:
+            self._gate.set()
+
+    async def _on_ami_disconnected(self) -> None:
+        self.reconciler.disconnected()
 
     def reload_config(self) -> None:
         """SIGHUP: adopt a changed site config; a bad file leaves the running one in place."""
@@ -147,6 +197,8 @@ class Engine:
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return
         self.directory = Directory(cfg)
+        self.supervision.reload_config()
+        asyncio.get_running_loop().create_task(self.floor.refresh())  # registers in the store
         log.info("config reloaded: %d numbers", len(cfg.hotlines))
 
     async def stop(self) -> None:
@@ -163,6 +215,8 @@ class Engine:
                 await self._consumer
         if self._stats_task is not None:
             self._stats_task.cancel()
+        await self.supervision.stop()  # after the last events; audits go to the writer
+        await self.floor.stop()
         drained = await self.writer.close(timeout=30)
         write_snapshot(self.inst.run / "engine-stats.json", self.stats())
         if not drained:

@@ -252,17 +252,18 @@ def _seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool):
 
 
 def _for_seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool, action: str) -> None:
-    """Run seats.agent.<action> for each named seat over one AMI session."""
+    """Run SeatSessions.<action> for each named seat over one AMI session."""
     import asyncio
 
     from callcore.app import one_shot_session
-    from seats import agent
+    from seats.sessions import SeatSessions
 
     async def go() -> None:
         ami = await one_shot_session(c.inst)
         try:
+            sessions = SeatSessions(ami, lambda: c.inst.config)
             for s in _seats(c, ids, all_seats):
-                queues = await getattr(agent, action)(ami, c.inst.config, s)
+                queues = await getattr(sessions, action)(s.id, source="cli")
                 click.echo(f"{s.id} {s.name} {action}: {', '.join(queues) or '-'}")
         finally:
             await ami.close()
@@ -344,6 +345,201 @@ def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, step
     else:
         b.print_reports(reports)
 
+
+# -- supervisors: the monitor, supervisor actions, API tokens ------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Print one snapshot and exit (3: live unavailable).")
+@click.option("--json", "as_json", is_flag=True, help="With --once: the snapshot as JSON.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Labels (default: the site's).")
+@click.option("--token", envvar="CALLCORE_TOKEN", help="Your API token (enables action keys).")
+@click.option("--api", help="The engine's API URL (default: pbx.bind:api_port).")
+@click.option("--supervisor", help="Your supervisor id: listen/whisper/barge ring your phone.")
+@pass_ctx
+def monitor(
+    c: _Ctx,
+    once: bool,
+    as_json: bool,
+    lang: str | None,
+    token: str | None,
+    api: str | None,
+    supervisor: str | None,
+) -> None:
+    """Live queues, waiting callers, seats and figures (full screen; keys act on seats)."""
+    import asyncio
+
+    from callcore.monitor import run as mon
+
+    try:
+        cfg = c.inst.config
+    except ConfigError as exc:
+        _fail(f"invalid site config:\n{exc}")
+    lang = lang or cfg.site.lang
+    if once or as_json:
+        sys.exit(mon.print_once(asyncio.run(mon.one_snapshot(c.inst)), lang, as_json))
+    mon.run_full_screen(c.inst, lang, token, api, supervisor)
+
+
+@main.command("api")
+@click.option("--host", help="Address to listen on (default: pbx.bind).")
+@click.option("--port", type=int, help="Port (default: pbx.api_port).")
+@pass_ctx
+def api_only(c: _Ctx, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API without an engine (another node): live state from Redis, calls
+    and the audit from the store; actions need the engine's own API."""
+    import asyncio
+
+    from callcore.supervision import serve_api_only
+
+    try:
+        pbx = c.inst.config.pbx
+    except ConfigError as exc:
+        _fail(f"invalid site config:\n{exc}")
+    asyncio.run(serve_api_only(c.inst, host or pbx.bind, port or pbx.api_port))
+
+
+@main.group()
+def supervise() -> None:
+    """Supervisor actions on a seat, through the engine's API (audited).
+
+    Needs a supervisor token: --token or CALLCORE_TOKEN.
+    """
+
+
+def _supervise(c: _Ctx, token: str | None, api: str | None, seat_id: str, action: str, **body):
+    import asyncio
+
+    from callcore.api.client import ApiClient, ApiFailure, api_url
+
+    if not token:
+        _fail("a supervisor token is needed: --token or CALLCORE_TOKEN (callcore token add)")
+    client = ApiClient(api_url(c.inst, api), token)
+    try:
+        reply = asyncio.run(client.seat_action(seat_id, action, **body))
+    except ApiFailure as exc:
+        _fail(f"{action} {seat_id}: {exc.code}: {exc.message}", 2)
+    click.echo(json.dumps(reply, ensure_ascii=False))
+
+
+_token_opt = click.option("--token", envvar="CALLCORE_TOKEN", help="Supervisor API token.")
+_api_opt = click.option("--api", help="The engine's API URL (default: pbx.bind:api_port).")
+
+
+@supervise.command("pause")
+@click.argument("seat_id")
+@click.option(
+    "--reason", default="break", show_default=True, help="A pause reason id of the site config."
+)
+@_token_opt
+@_api_opt
+@pass_ctx
+def supervise_pause(c: _Ctx, seat_id: str, reason: str, token: str | None, api: str | None):
+    """Pause a seat in all its queues."""
+    _supervise(c, token, api, seat_id, "pause", reason=reason)
+
+
+@supervise.command("resume")
+@click.argument("seat_id")
+@_token_opt
+@_api_opt
+@pass_ctx
+def supervise_resume(c: _Ctx, seat_id: str, token: str | None, api: str | None):
+    """Resume a paused seat."""
+    _supervise(c, token, api, seat_id, "resume")
+
+
+@supervise.command("logoff")
+@click.argument("seat_id")
+@_token_opt
+@_api_opt
+@pass_ctx
+def supervise_logoff(c: _Ctx, seat_id: str, token: str | None, api: str | None):
+    """Log a seat off every queue it is in."""
+    _supervise(c, token, api, seat_id, "logoff")
+
+
+@supervise.command("move")
+@click.argument("seat_id")
+@click.argument("zone")
+@_token_opt
+@_api_opt
+@pass_ctx
+def supervise_move(c: _Ctx, seat_id: str, zone: str, token: str | None, api: str | None):
+    """Move a seat to another zone."""
+    _supervise(c, token, api, seat_id, "move", zone=zone)
+
+
+def _spy_command(mode: str, help_text: str):
+    @supervise.command(mode, help=help_text)
+    @click.argument("seat_id")
+    @click.option("--supervisor", "sup", required=True, help="Your supervisor id (softphone).")
+    @_token_opt
+    @_api_opt
+    @pass_ctx
+    def command(c: _Ctx, seat_id: str, sup: str, token: str | None, api: str | None):
+        _supervise(c, token, api, seat_id, mode, supervisor=sup)
+
+    return command
+
+
+_spy_command("listen", "Listen to a seat's call from your softphone.")
+_spy_command("whisper", "Speak to the seat only, during its call, from your softphone.")
+_spy_command("barge", "Join a seat's call (both hear you) from your softphone.")
+
+
+@main.group()
+def token() -> None:
+    """API tokens (roles: seat, supervisor, admin), kept in <home>/secrets.yaml."""
+
+
+@token.command("add")
+@click.option(
+    "--role", type=click.Choice(["seat", "supervisor", "admin", "subcentre"]), required=True
+)
+@click.option("--name", required=True, help="Who holds it (shown in the audit).")
+@click.option("--seat", "seat_id", help="For a seat token: the seat id it belongs to.")
+@pass_ctx
+def token_add(c: _Ctx, role: str, name: str, seat_id: str | None) -> None:
+    """Create a token and print it (once; it is kept only in the secrets file)."""
+    from callcore.api.auth import Role, add_token
+
+    if seat_id and seat_id not in {s.id for s in c.inst.config.seats}:
+        _fail(f"unknown seat {seat_id!r}")
+    c.inst.secrets()  # make sure the file exists with its other secrets
+    try:
+        click.echo(add_token(c.inst.secrets_file, Role(role), name, seat_id))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@token.command("list")
+@pass_ctx
+def token_list(c: _Ctx) -> None:
+    """Names, roles and seats of the tokens (never the tokens)."""
+    from callcore.api.auth import list_tokens
+
+    for t in list_tokens(c.inst.secrets_file):
+        click.echo(f"{t['prefix']}…  {t['role']:<10} {t['name']}  {t['seat']}".rstrip())
+
+
+@token.command("remove")
+@click.argument("name")
+@pass_ctx
+def token_remove(c: _Ctx, name: str) -> None:
+    """Revoke every token with this name."""
+    from callcore.api.auth import remove_tokens
+
+    n = remove_tokens(c.inst.secrets_file, name)
+    if not n:
+        _fail(f"no token named {name!r}")
+    click.echo(f"revoked {n} token(s) named {name}")
+
+
+# seat status / history, transfers, requests, the enterprise register (seats/commands.py)
+from seats.commands import register as _register_seat_commands  # noqa: E402
+
+_register_seat_commands(main, seat, _parse_since)
 
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="callcore")

@@ -33,6 +33,55 @@ _TEXT: dict[str, tuple[str, str]] = {
     "calls_title": ("通话记录", "Calls"),
     "demo_title": ("演示结果：各号码话务统计", "Demo: calls per number"),
     "no_calls": ("没有通话记录", "no calls"),
+    # -- the supervisors' monitor (callcore monitor) -------------------------------------
+    "monitor_title": ("12345热线实时监控", "12345 hotline live monitor"),
+    "live_unavailable": ("实时数据不可用", "live figures unavailable"),
+    "redis_unavailable": ("无法连接实时数据库(Redis)", "Redis cannot be reached"),
+    "engine_silent": ("引擎未在更新实时数据", "the engine is not updating the live state"),
+    "live_ok": ("实时", "live"),
+    "queue": ("队列", "queue"),
+    "zone": ("专区", "zone"),
+    "waiting": ("排队", "waiting"),
+    "longest_wait": ("最长等待(秒)", "longest wait (s)"),
+    "seats_free": ("空闲/在线", "free/on"),
+    "today": ("今日", "today"),
+    "m15": ("15分钟", "15 min"),
+    "m60": ("60分钟", "60 min"),
+    "max_wait": ("最长等待(秒)", "max wait (s)"),
+    "avg_talk": ("平均通话(秒)", "avg talk (s)"),
+    "callers_waiting": ("排队来电(等待最久在前)", "callers waiting (longest first)"),
+    "position": ("位置", "pos"),
+    "priority": ("优先级", "prio"),
+    "wait_so_far": ("已等待(秒)", "waited (s)"),
+    "seats_title": ("座席状态", "seats"),
+    "state": ("状态", "state"),
+    "reason": ("原因", "reason"),
+    "for": ("持续(秒)", "for (s)"),
+    "numbers_title": ("各号码统计", "per number"),
+    "queues_title": ("队列与专区", "queues and zones"),
+    "highlights": ("提醒", "alerts"),
+    "no_alerts": ("无", "none"),
+    "sl_low": ("15秒接通率低于目标", "SL15 under target"),
+    "long_wait": ("来电等待过久", "caller waiting too long"),
+    "long_pause": ("座席暂停过久", "seat paused too long"),
+    "pause_break": ("小休", "break"),
+    "pause_meal": ("就餐", "meal"),
+    "pause_training": ("培训", "training"),
+    "pause_meeting": ("会议", "meeting"),
+    "pause_acw": ("事后处理", "after-call work"),
+    "pause_Auto-Pause": ("未接自动暂停", "auto-paused (no answer)"),
+    "action_pause": ("暂停", "pause"),
+    "action_resume": ("恢复", "resume"),
+    "action_logoff": ("签出", "log off"),
+    "action_move": ("调整专区", "move"),
+    "action_listen": ("监听", "listen"),
+    "action_whisper": ("耳语", "whisper"),
+    "action_barge": ("强插", "barge"),
+    "action_ok": ("已执行", "done"),
+    "action_failed": ("未执行", "failed"),
+    "no_token": ("未提供令牌，无法执行操作", "no token: actions are disabled"),
+    "choose_reason": ("选择暂停原因", "pause reason"),
+    "choose_zone": ("选择专区", "move to zone"),
 }
 
 _OUTCOME_KEY = {
@@ -47,6 +96,14 @@ _OUTCOME_KEY = {
 def t(key: str, lang: str = "zh") -> str:
     zh, en = _TEXT.get(key, (key, key))
     return zh if lang == "zh" else en
+
+
+def pause_reason(value: str, lang: str = "zh", site_name: str = "") -> str:
+    """A pause reason id in words: the site's own name for it in Chinese (config
+    `pause_reasons`), a known English word, else the id."""
+    if lang == "zh" and site_name:
+        return site_name
+    return t(f"pause_{value}", lang) if f"pause_{value}" in _TEXT else site_name or value
 
 
 def outcome(value: str | None, lang: str = "zh") -> str:

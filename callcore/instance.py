@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets as _secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -25,6 +25,8 @@ class Secrets:
     ami_secret: str
     seat_passwords: dict[str, str]  # seat id -> SIP password
     api_tokens: dict[str, dict[str, str]]  # token -> {"role": ..., "name": ...}
+    # supervisor id -> SIP password of the supervisor's own softphone (listen/whisper/barge)
+    supervisor_passwords: dict[str, str] = field(default_factory=dict)
 
 
 class Instance:
@@ -107,6 +109,11 @@ class Instance:
             if not seats.get(seat.id):
                 seats[seat.id] = _secrets.token_urlsafe(12)
                 changed = True
+        sups = data.setdefault("supervisor_passwords", {})
+        for sup in self.config.supervisors:
+            if not sups.get(sup.id):
+                sups[sup.id] = _secrets.token_urlsafe(12)
+                changed = True
         tokens = data.setdefault("api_tokens", {})
         if not tokens:
             tokens[_secrets.token_urlsafe(24)] = {"role": "admin", "name": "admin"}
@@ -117,4 +124,4 @@ class Instance:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 yaml.safe_dump(data, f, allow_unicode=True, sort_keys=True)
             os.replace(tmp, self.secrets_file)
-        return Secrets(data["ami_secret"], dict(seats), dict(tokens))
+        return Secrets(data["ami_secret"], dict(seats), dict(tokens), dict(sups))

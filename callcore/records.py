@@ -43,6 +43,7 @@ class CallRecord:
     transfer_target: str = ""
     hangup_cause: int | None = None
     fallback: bool = False  # routed by the static dialplan, not by FastAGI
+    affinity: bool = False  # 首接负责制: offered first to the seat of the caller's open request
     flags: list[str] = field(default_factory=list)
     reason: str = ""  # why the call went where it went
     as_of: float = 0.0  # Asterisk epoch seconds of the newest event reflected
@@ -97,6 +98,7 @@ PUBLIC_FIELDS = (
     "transfer_target",
     "hangup_cause",
     "fallback",
+    "affinity",
     "flags",
     "reason",
 )

@@ -37,6 +37,8 @@ class _Call:
     channels: set[str] = field(default_factory=set)
     trunk_channel: str = ""  # uniqueid of the outgoing leg to a sub-centre
     trunk_dialed_at: datetime | None = None
+    affinity_seat: str = ""  # 首接: the seat rung first, and its leg's uniqueid
+    affinity_channel: str = ""
 
 
 def _ts(ev: dict) -> float:
@@ -52,8 +54,27 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
     return round(max((b - a).total_seconds(), 0.0), 3)
 
 
+# AMI sends caller ID C-escaped (manager.c, ast_escape_c): \' \" \? \\ \n \t …
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+              "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_C_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def c_unescape(value: str) -> str:
+    """Caller ID as the carrier sent it, from AMI's C-escaped form (`O\\'Brien` -> `O'Brien`)."""
+    if "\\" not in value:
+        return value
+    return _C_ESCAPED.sub(lambda m: _C_ESCAPES.get(m[1], m[0]), value)
+
+
+def _transfer_target(ev: dict) -> str:
+    """Where a CallcoreTransfer event says the caller went: a queue or trunk:<id>."""
+    trunk = ev.get("Trunk", "")
+    return f"trunk:{trunk}" if ev.get("Kind") == "trunk" and trunk else ev.get("Route", "")
+
+
 def _caller_field(value: str, limit: int) -> str:
-    return "" if value == _UNKNOWN else clean_text(value, limit)
+    return "" if value == _UNKNOWN else clean_text(c_unescape(value), limit)
 
 
 class CallTracker:
@@ -63,6 +84,8 @@ class CallTracker:
         self._calls: dict[str, _Call] = {}  # linkedid (and re-keyed aliases) -> call
         self._by_channel: dict[str, _Call] = {}  # uniqueid -> call
         self._ended: OrderedDict[str, None] = OrderedDict()
+        # Seats' consultation calls (before an attended transfer): channel uid -> target.
+        self._consults: OrderedDict[str, str] = OrderedDict()
         self.events = 0
         self.ignored = 0
 
@@ -133,12 +156,31 @@ class CallTracker:
 
     def _on_UserEvent(self, ev: dict) -> None:
         call = self._call_for(ev)
+        kind = ev.get("UserEvent", "")
+        if kind == "CallcoreTransfer" and (call is None or ev.get("Uniqueid") != call.caller_uid):
+            # a seat's consultation (its own call, or the Local pair of an AMI Atxfer)
+            self._consults[ev.get("Uniqueid", "")] = _transfer_target(ev)
+            self._consults[ev.get("Channel", "").rsplit(";", 1)[0]] = _transfer_target(ev)
+            while len(self._consults) > 4000:
+                self._consults.popitem(last=False)
+            return
         if call is None:
             return
-        kind = ev.get("UserEvent", "")
         rec = call.record
         if kind == "CallcoreRoute":
             self._apply_route(call, ev)
+        elif kind == "CallcoreTransfer":  # the caller arrived where a seat transferred it
+            rec.transfer_target = clean_text(_transfer_target(ev), 64)
+            rec.outcome = Outcome.TRANSFERRED
+        elif kind == "CallcoreTrunkFailed" and rec.outcome is Outcome.TRANSFERRED:
+            # a transfer to the sub-centre it did not take: the caller is back in 12345
+            if "transfer_returned" not in rec.flags:
+                rec.flags.append("transfer_returned")
+            rec.outcome = None
+            rec.reason += f"; transfer to {rec.transfer_target} failed ({ev.get('Status', '')})"
+            rec.reason += f": back in {ev.get('Route', '') or 'the queue'}, ahead of others"
+        elif kind == "CallcoreAffinity":
+            rec.reason += f" (not answered: {clean_text(ev.get('Status', ''), 20).lower()})"
         elif kind == "CallcoreTrunkFailed":
             flag = f"subcentre_failed:{clean_text(ev.get('Status', ''), 20).lower()}"
             if flag not in rec.flags:
@@ -176,12 +218,18 @@ class CallTracker:
         if hotline is not None:
             rec.hotline, rec.hotline_name = hotline.number, hotline.name
         rec.reason = self._reason(directory, rec, kind, queue)
+        seat = clean_text(ev.get("Affinity", ""), 32)
+        if seat:
+            rec.affinity = True
+            call.affinity_seat = seat
+            rec.reason += f"; 首接负责制: offered first to seat {seat}"
 
     def _reason(self, directory: Directory, rec: CallRecord, kind: str, queue: str) -> str:
         """Why the call went where it went: the router's own words when it agrees."""
         tz = ZoneInfo(directory.cfg.site.timezone)
         day = rec.entered_at.astimezone(tz).date() if rec.entered_at else date.today()
-        expected = decide(directory, rec.dialed_number, rec.caller_number, day)
+        registered = frozenset({rec.caller_number}) if "enterprise" in rec.flags else frozenset()
+        expected = decide(directory, rec.dialed_number, rec.caller_number, day, registered)
         how = "static dialplan (FastAGI unavailable)" if rec.fallback else "FastAGI"
         if "transferred_in" in rec.flags:
             return f"transferred in over a trunk: {queue}, priority {rec.priority}"
@@ -194,9 +242,12 @@ class CallTracker:
         if call is None or ev.get("Uniqueid") != call.caller_uid:
             return
         rec = call.record
-        if rec.queued_at is None:
-            rec.queued_at = from_epoch(_ts(ev))
-        rec.route = clean_text(ev.get("Queue", rec.route), 64)
+        if rec.queued_at is None or call.affinity_channel:
+            # the first queue (a transfer's later queues are legs: callcore/legs.py)
+            if rec.queued_at is None:
+                rec.queued_at = from_epoch(_ts(ev))
+            rec.route = clean_text(ev.get("Queue", rec.route), 64)
+            call.affinity_channel = ""
         call.record.as_of = max(rec.as_of, _ts(ev))
 
     def _on_AgentConnect(self, ev: dict) -> None:
@@ -221,6 +272,14 @@ class CallTracker:
         call = self._call_for(ev)
         if call is None or ev.get("Uniqueid") != call.caller_uid:
             return
+        if call.affinity_seat and not call.affinity_channel and call.record.answered_at is None:
+            seat = self._directory().cfg.seat(call.affinity_seat)
+            dest = ev.get("DestChannel", "")
+            if seat is not None and dest.startswith(f"PJSIP/{seat.extension}-"):
+                call.affinity_channel = ev.get("DestUniqueid", "")
+                if call.record.queued_at is None:  # the caller waits for a human from here
+                    call.record.queued_at = from_epoch(_ts(ev))
+                return
         trunk = call.record.route.removeprefix("trunk:")
         if call.record.route.startswith("trunk:") and ev.get("DestChannel", "").startswith(
             f"PJSIP/{trunk}-"
@@ -230,6 +289,14 @@ class CallTracker:
 
     def _on_DialEnd(self, ev: dict) -> None:
         call = self._call_for(ev)
+        if call is not None and call.affinity_channel == ev.get("DestUniqueid"):
+            rec = call.record
+            if ev.get("DialStatus") == "ANSWER" and rec.answered_at is None:
+                rec.answered_at = from_epoch(_ts(ev))
+                rec.seat = call.affinity_seat
+                rec.wait_seconds = _seconds(rec.queued_at, rec.answered_at)
+                self._publish(call, ev)
+            return
         if call is None or not call.trunk_channel:
             return
         if ev.get("DestUniqueid") != call.trunk_channel or ev.get("DialStatus") != "ANSWER":
@@ -250,6 +317,8 @@ class CallTracker:
         )
         if call is None or ev.get("Result", "Success") != "Success":
             return
+        if ev.get("Context") == "cc-transfer":  # ours: the caller's CallcoreTransfer says it
+            return
         target = f"{ev.get('Extension', '')}@{ev.get('Context', '')}".strip("@")
         call.record.transfer_target = clean_text(target, 64)
         call.record.outcome = Outcome.TRANSFERRED
@@ -261,7 +330,11 @@ class CallTracker:
         )
         if call is None or ev.get("Result", "Success") != "Success":
             return
-        target = ev.get("SecondTransfereeChannel") or ev.get("DestType", "")
+        target = (
+            self._consults.get(ev.get("SecondTransfererUniqueid", ""))
+            or self._consults.get(ev.get("TransferTargetChannel", "").rsplit(";", 1)[0])
+            or ev.get("SecondTransfereeChannel", ev.get("DestType", ""))
+        )
         call.record.transfer_target = clean_text(target, 64)
         call.record.outcome = Outcome.TRANSFERRED
         self._publish(call, ev)
@@ -302,3 +375,58 @@ class CallTracker:
         while len(self._ended) > _ENDED_MEMORY:
             self._ended.popitem(last=False)
         self._publish(call, ev)
+
+    # -- catching up after an outage (callcore/reconcile.py) -------------------------------
+    def tracked(self, linkedid: str) -> bool:
+        """A call this tracker follows now."""
+        return linkedid in self._calls
+
+    def has_ended(self, linkedid: str) -> bool:
+        """A call this tracker saw end (and still remembers)."""
+        return linkedid in self._ended
+
+    def channels_of_calls(self) -> dict[str, set[str]]:
+        """The channels (uniqueids) of each followed call, by the call's own Linkedid."""
+        out: dict[str, set[str]] = {}
+        for c in self._calls.values():
+            out[c.record.linkedid] = set(c.channels)
+        return out
+
+    def attach_channels(self, linkedid: str, uids: set[str]) -> None:
+        """Channels found live in Asterisk that belong to a followed call: it ends with them."""
+        call = self._calls.get(linkedid)
+        if call is None:
+            return
+        for uid in uids:
+            if uid and uid not in self._by_channel:
+                call.channels.add(uid)
+                self._by_channel[uid] = call
+
+    def mark(self, linkedid: str, flag: str) -> None:
+        """Add a flag to a followed call's record (published with its next change)."""
+        call = self._calls.get(linkedid)
+        if call is not None and flag not in call.record.flags:
+            call.record.flags.append(flag)
+
+    def end_call(self, linkedid: str, ts: float, *, lost: str = "") -> None:
+        """End a followed call whose channels are gone without a Hangup we saw.
+
+        `lost` names why it died unobserved (Asterisk went away): a call a human had
+        answered stays answered, ending at `ts`; one still waiting becomes failed.
+        """
+        call = self._calls.get(linkedid)
+        if call is None:
+            return
+        for uid in call.channels:
+            self._by_channel.pop(uid, None)
+        call.channels.clear()
+        rec = call.record
+        if lost:
+            if "asterisk_lost" not in rec.flags:
+                rec.flags.append("asterisk_lost")
+            rec.reason = f"{rec.reason}; {lost}" if rec.reason else lost
+            if rec.answered_at is None and rec.outcome is None:
+                rec.outcome = Outcome.FAILED
+                if rec.queued_at is not None:
+                    rec.wait_seconds = _seconds(rec.queued_at, from_epoch(ts))
+        self._finish(call, {"Timestamp": f"{ts:.6f}"})

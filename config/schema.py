@@ -154,6 +154,12 @@ class Zone(Strict):
     # 0: the caller waits until a human answers (a caller is never turned away).
     max_wait_seconds: Annotated[int, Field(ge=0, le=7200)] = 0
     overflow: list[OverflowStep] = []
+    # A seat in several queues serves the heavier queue's callers first (queues.conf
+    # `weight`): how the enterprise zone's callers go ahead of the general queue's.
+    weight: Annotated[int, Field(ge=0, le=100)] = 0
+    # What a seat dials (or transfers to) to reach this zone, besides the numbers of the
+    # hotlines that land in it (e.g. 12333 for hrss); for zones without a number.
+    transfer_code: Annotated[str, Field(pattern=r"^[0-9]{3,12}$")] | None = None
 
     @property
     def queue(self) -> str:
@@ -216,6 +222,80 @@ class Seat(Strict):
     skills: dict[str, Annotated[int, Field(ge=1, le=9)]] = {}
 
 
+class Supervisor(Strict):
+    """A supervisor's own softphone: where listen / whisper / barge calls ring."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    name: str
+    extension: Annotated[str, Field(pattern=r"^[0-9]{3,8}$")]
+
+
+class LiveSettings(Strict):
+    """The shared real-time state (Redis) and the monitor's highlight thresholds."""
+
+    # CALLCORE_REDIS_URL overrides it (tests run a private Redis).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Key prefix shared by every node serving this site; default: derived from the home.
+    namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    waiting_alert_seconds: Annotated[int, Field(ge=1, le=7200)] = 60
+    paused_alert_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
+    refresh_seconds: Annotated[float, Field(ge=0.2, le=60)] = 1.0
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
+
+_CODE = r"^[*#]?[0-9]{1,6}$"
+
+
+class FeatureCodes(Strict):
+    """What seats dial on their softphones to change their state (callers never see these)."""
+
+    login: Annotated[str, Field(pattern=_CODE)] = "*61"
+    logout: Annotated[str, Field(pattern=_CODE)] = "*62"
+    pause: Annotated[str, Field(pattern=_CODE)] = "*63"  # then the reason's code: *632
+    resume: Annotated[str, Field(pattern=_CODE)] = "*64"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeatureCodes:
+        codes = [self.login, self.logout, self.pause, self.resume]
+        for a in codes:
+            for b in codes:
+                if a is not b and b.startswith(a):
+                    raise ValueError(f"feature code {b} starts with {a}; codes must be distinct")
+        return self
+
+
+class PauseReason(Strict):
+    """Why a seat is paused; dialed as the pause code followed by `code` (one digit)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,19}$")]
+    code: Annotated[str, Field(pattern=r"^[0-9]$")]
+    name: str
+
+
+DEFAULT_PAUSE_REASONS = [
+    PauseReason(id="break", code="1", name="小休"),
+    PauseReason(id="meal", code="2", name="就餐"),
+    PauseReason(id="training", code="3", name="培训"),
+    PauseReason(id="meeting", code="4", name="会议"),
+    PauseReason(id="acw", code="5", name="事后处理"),
+]
+
+
+class FirstContact(Strict):
+    """首接负责制: a repeat caller is offered first to the seat that took their open request."""
+
+    # How far back a conversation counts (0: never offer to the previous seat).
+    window_minutes: Annotated[int, Field(ge=0, le=525_600)] = 4320
+    # How long the previous seat rings before the caller joins the normal queue.
+    ring_seconds: Annotated[int, Field(ge=1, le=60)] = 8
+
+
 class Enterprise(Strict):
     """A registered enterprise contact (一企来): recognised by the caller's number."""
 
@@ -233,6 +313,11 @@ class SiteConfig(Strict):
     hotlines: list[Hotline]
     seats: list[Seat] = []
     enterprises: list[Enterprise] = []
+    features: FeatureCodes = FeatureCodes()
+    pause_reasons: list[PauseReason] = DEFAULT_PAUSE_REASONS
+    first_contact: FirstContact = FirstContact()
+    supervisors: list[Supervisor] = []
+    live: LiveSettings = LiveSettings()
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
@@ -255,6 +340,34 @@ class SiteConfig(Strict):
         dup("seats", [(i, s.id) for i, s in enumerate(self.seats)])
         dup("seats", [(i, s.extension) for i, s in enumerate(self.seats)])
         dup("enterprises", [(i, e.number) for i, e in enumerate(self.enterprises)])
+        dup("pause_reasons", [(i, r.id) for i, r in enumerate(self.pause_reasons)])
+        dup("pause_reasons", [(i, r.code) for i, r in enumerate(self.pause_reasons)])
+        enterprise_zones = [i for i, z in enumerate(self.zones) if z.kind is ZoneKind.ENTERPRISE]
+        for i in enterprise_zones[1:]:
+            problems.append((("zones", i, "kind"), "only one zone may be the enterprise zone"))
+        dialable = {
+            n: f"hotlines[{i}]" for i, h in enumerate(self.hotlines) for n in h.carrier_numbers
+        }
+        for i, z in enumerate(self.zones):
+            if z.transfer_code is None:
+                continue
+            if z.transfer_code in dialable:
+                where = dialable[z.transfer_code]
+                problems.append(
+                    (("zones", i, "transfer_code"), f"{z.transfer_code} is also {where}")
+                )
+            dialable[z.transfer_code] = f"zones[{i}]"
+        dup("supervisors", [(i, s.id) for i, s in enumerate(self.supervisors)])
+        seat_exts = {s.extension: i for i, s in enumerate(self.seats)}
+        for i, sup in enumerate(self.supervisors):
+            if sup.extension in seat_exts:
+                problems.append(
+                    (
+                        ("supervisors", i, "extension"),
+                        f"extension {sup.extension} is also seats[{seat_exts[sup.extension]}]",
+                    )
+                )
+        dup("supervisors", [(i, s.extension) for i, s in enumerate(self.supervisors)])
         carried: dict[str, int] = {}
         for i, h in enumerate(self.hotlines):
             for n in h.carrier_numbers:
@@ -303,6 +416,14 @@ class SiteConfig(Strict):
     @property
     def main(self) -> Hotline:
         return next(h for h in self.hotlines if h.mode is Mode.MAIN)
+
+    @property
+    def enterprise_zone(self) -> Zone | None:
+        """The 一企来 zone, where registered enterprises' general calls go; None if none."""
+        return next((z for z in self.zones if z.kind is ZoneKind.ENTERPRISE), None)
+
+    def seat(self, seat_id: str) -> Seat | None:
+        return next((s for s in self.seats if s.id == seat_id), None)
 
 
 class CrossReferenceError(ValueError):

@@ -1,4 +1,5 @@
-"""Service figures, defined once (docs/figures.md) and used by the CLI, the demo and the API.
+"""Service figures, defined once (docs/figures.md) and used by the CLI, the demo, the live
+state in Redis, the monitor and the API.
 
 - offered: calls that reached callcore for that number or queue (every stored call).
 - answered: a human answered (a 12345 seat, or the 12366 sub-centre over its trunk).
@@ -7,14 +8,76 @@
 - answer rate: answered / offered.
 - wait: seconds from joining the queue to a human answering (answered calls).
 - talk: seconds from answer to the end of the call.
+
+A call's part in the figures is `contribution()`: integer counters (times in whole
+milliseconds), so the live state can add and subtract them in Redis exactly and figures
+rebuilt from the store come out identical. `Figures` is the sum of contributions.
+
+Windows: "today" is the calls that entered since local midnight in the site's time zone;
+the rolling 15- and 60-minute windows are the calls that entered in the current minute and
+the 14 (59) before it (`window_start`), so a window moves a minute at a time and the store
+and the live state count the same calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from callcore.records import CallRecord, Outcome
+
+# The counters of a contribution, in this order; wait_max_ms is kept beside them (a maximum
+# is not a sum).
+COUNTERS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "timeout",
+    "failed",
+    "within_sl",
+    "wait_ms",
+    "wait_n",
+    "talk_ms",
+    "talk_n",
+)
+ROLLING_WINDOWS = (15, 60)  # minutes
+
+
+def _ms(seconds: float | None) -> int:
+    if seconds is None or not math.isfinite(seconds):
+        return 0
+    return max(round(seconds * 1000), 0)
+
+
+def contribution(rec: CallRecord, answer_seconds: int = 15) -> dict[str, int]:
+    """What one call adds to every figure of its queue and number (see docs/figures.md)."""
+    c = dict.fromkeys(COUNTERS, 0)
+    c["offered"] = 1
+    if rec.answered_at is not None:
+        c["answered"] = 1
+        wait = rec.wait_seconds or 0.0
+        c["wait_ms"] = _ms(wait)
+        c["wait_n"] = 1
+        if wait <= answer_seconds:
+            c["within_sl"] = 1
+        if rec.talk_seconds is not None:
+            c["talk_ms"] = _ms(rec.talk_seconds)
+            c["talk_n"] = 1
+    elif rec.outcome is Outcome.ABANDONED:
+        c["abandoned"] = 1
+    elif rec.outcome is Outcome.TIMEOUT:
+        c["timeout"] = 1
+    elif rec.outcome is Outcome.FAILED:
+        c["failed"] = 1
+    return c
+
+
+def wait_max_ms(rec: CallRecord) -> int | None:
+    """The call's part in "longest wait": its wait if a human answered, else none."""
+    return _ms(rec.wait_seconds or 0.0) if rec.answered_at is not None else None
 
 
 @dataclass
@@ -25,28 +88,31 @@ class Figures:
     timeout: int = 0
     failed: int = 0
     within_sl: int = 0
-    in_progress: int = 0
-    waits: list[float] = field(default_factory=list)
-    talks: list[float] = field(default_factory=list)
+    wait_ms: int = 0
+    wait_n: int = 0
+    talk_ms: int = 0
+    talk_n: int = 0
+    wait_max_ms: int | None = None
 
     def add(self, rec: CallRecord, answer_seconds: int) -> None:
-        self.offered += 1
-        if rec.answered_at is not None:
-            self.answered += 1
-            wait = rec.wait_seconds or 0.0
-            self.waits.append(wait)
-            if wait <= answer_seconds:
-                self.within_sl += 1
-            if rec.talk_seconds is not None:
-                self.talks.append(rec.talk_seconds)
-        elif rec.outcome is Outcome.ABANDONED:
-            self.abandoned += 1
-        elif rec.outcome is Outcome.TIMEOUT:
-            self.timeout += 1
-        elif rec.outcome is Outcome.FAILED:
-            self.failed += 1
-        else:
-            self.in_progress += 1
+        self.merge(contribution(rec, answer_seconds), wait_max_ms(rec))
+
+    def merge(self, counters: Mapping[str, int], wait_max: int | None = None) -> None:
+        for k in COUNTERS:
+            setattr(self, k, getattr(self, k) + int(counters.get(k, 0)))
+        if wait_max is not None and (self.wait_max_ms is None or wait_max > self.wait_max_ms):
+            self.wait_max_ms = wait_max
+
+    @classmethod
+    def from_counters(cls, counters: Mapping[str, int], wait_max: int | None = None) -> Figures:
+        f = cls()
+        f.merge(counters, wait_max)
+        return f
+
+    @property
+    def in_progress(self) -> int:
+        """Offered calls with no outcome yet: waiting, ringing, hearing the notice."""
+        return self.offered - self.answered - self.abandoned - self.timeout - self.failed
 
     @property
     def sl(self) -> float | None:
@@ -58,15 +124,15 @@ class Figures:
 
     @property
     def avg_wait(self) -> float | None:
-        return sum(self.waits) / len(self.waits) if self.waits else None
+        return self.wait_ms / self.wait_n / 1000 if self.wait_n else None
 
     @property
     def max_wait(self) -> float | None:
-        return max(self.waits) if self.waits else None
+        return self.wait_max_ms / 1000 if self.wait_max_ms is not None else None
 
     @property
     def avg_talk(self) -> float | None:
-        return sum(self.talks) / len(self.talks) if self.talks else None
+        return self.talk_ms / self.talk_n / 1000 if self.talk_n else None
 
     def as_dict(self) -> dict:
         return {
@@ -76,6 +142,7 @@ class Figures:
             "timeout": self.timeout,
             "failed": self.failed,
             "in_progress": self.in_progress,
+            "answered_within": self.within_sl,
             "sl15": self.sl,
             "answer_rate": self.answer_rate,
             "avg_wait": self.avg_wait,
@@ -90,4 +157,62 @@ def group(
     out: dict[str, Figures] = {}
     for rec in records:
         out.setdefault(key(rec), Figures()).add(rec, answer_seconds)
+    return out
+
+
+# -- windows ------------------------------------------------------------------------------
+
+
+def day_start(now: datetime, tz: str) -> datetime:
+    """Local midnight of `now` in the site's time zone (the start of "today")."""
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def window_start(now: datetime, minutes: int) -> datetime:
+    """Start of the rolling window: the current minute and the `minutes - 1` before it."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+
+
+def minute_of(ts: datetime) -> int:
+    """The minute bucket of a time (epoch minutes), as the live state keys it."""
+    return int(ts.timestamp() // 60)
+
+
+def day_of(ts: datetime, tz: str) -> str:
+    """The local day of a time, as the live state keys it (YYYYMMDD)."""
+    return ts.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+
+
+def figure_keys(rec: CallRecord) -> tuple[str, str]:
+    """How a call is grouped: its queue (route, or `trunk:<id>`) and its directory number
+    (empty for an unknown number)."""
+    return rec.route, rec.hotline
+
+
+def windows(
+    records: Iterable[CallRecord], now: datetime, tz: str, answer_seconds: int = 15
+) -> dict[str, dict[str, dict[str, Figures]]]:
+    """Figures from stored records, as the live state keeps them: per window (`today`,
+    `m15`, `m60`), per grouping (`all`, `queue`, `number`), per key.
+
+    The reference the live figures are checked against; also what the API falls back to
+    when Redis is unavailable.
+    """
+    starts = {"today": day_start(now, tz)}
+    for m in ROLLING_WINDOWS:
+        starts[f"m{m}"] = window_start(now, m)
+    out: dict[str, dict[str, dict[str, Figures]]] = {
+        w: {"all": {}, "queue": {}, "number": {}} for w in starts
+    }
+    for rec in records:
+        if rec.entered_at is None:
+            continue
+        queue, number = figure_keys(rec)
+        for w, start in starts.items():
+            if rec.entered_at < start or rec.entered_at > now:
+                continue
+            g = out[w]
+            for grouping, key in (("all", ""), ("queue", queue), ("number", number)):
+                g[grouping].setdefault(key, Figures()).add(rec, answer_seconds)
     return out

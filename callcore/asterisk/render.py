@@ -21,6 +21,8 @@ from callcore.asterisk.runtime import Runtime
 from callcore.instance import Instance
 from config.directory import Directory
 from queues import priority
+from seats.membership import memberships
+from seats.transfers import transfer_targets
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
@@ -50,6 +52,7 @@ MODULES = [
     "codec_ulaw.so",
     "codec_alaw.so",
     "codec_a_mu.so",
+    "codec_gsm.so",  # the core's own prompts (beeps of transfers) are GSM files
     "format_wav.so",
     "format_pcm.so",
     "format_sln.so",
@@ -68,6 +71,7 @@ MODULES = [
     "app_attended_transfer.so",
     "app_senddtmf.so",
     "app_softhangup.so",
+    "func_dialplan.so",  # DIALPLAN_EXISTS: the static pause fallback checks the reason code
     "res_speech.so",  # res_agi needs its symbols
     "res_agi.so",
     "res_musiconhold.so",
@@ -118,6 +122,10 @@ AMI_EVENTS = [
     "QueueMemberStatus",
     "QueueMemberPenalty",
     "ContactStatus",
+    # supervisor listen / whisper / barge (callcore.supervise)
+    "OriginateResponse",
+    "ChanSpyStart",
+    "ChanSpyStop",
 ]
 
 
@@ -196,6 +204,15 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         }
         for s in cfg.seats
     ]
+    supervisors = [
+        {
+            "id": s.id,
+            "name": s.name,
+            "extension": s.extension,
+            "md5": _md5(s.extension, cfg.pbx.realm, sec.supervisor_passwords[s.id]),
+        }
+        for s in cfg.supervisors
+    ]
     return {
         "source": str(inst.config_path),
         "site": cfg.site,
@@ -210,9 +227,16 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "trunks": cfg.trunks,
         "carrier_id": cfg.carrier_trunk,
         "seats": seats,
+        "supervisors": supervisors,
         "static": static,
         "general_queue": cfg.zone(cfg.general_zone).queue,
         "returned_priority": priority.RETURNED,
+        # seats: feature codes, their static fallback, transfer targets (seats/)
+        "features": cfg.features,
+        "pause_reasons": cfg.pause_reasons,
+        "seat_memberships": [(s, memberships(cfg, s)) for s in cfg.seats],
+        "transfers": transfer_targets(cfg),
+        "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
     }

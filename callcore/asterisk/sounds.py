@@ -77,6 +77,21 @@ def make_notice(h: Hotline, folder: Path, base: Path) -> Path:
     return out
 
 
+def make_spoken(name: str, text: str, folder: Path) -> Path:
+    """A short Mandarin prompt (a feature-code confirmation), remade when its text changes."""
+    out = folder / f"{name}.wav"
+    key = hashlib.sha256(f"{VOICE}\n{text}".encode()).hexdigest()
+    stamp = out.with_suffix(".sha256")
+    if out.exists() and stamp.exists() and stamp.read_text() == key:
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        _speak(text, wav)
+        _telephony(AudioSegment.from_wav(wav)).export(out, format="wav")
+    stamp.write_text(key)
+    return out
+
+
 def make_hold_music(folder: Path) -> Path:
     """A soft two-tone chime: enough for a caller on hold to know the line is alive."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,4 +109,8 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
     for h in cfg.hotlines:
         if h.mode is Mode.CANCELLED:
             made.append(make_notice(h, folder, base))
+    from seats.features import prompts  # the seats' feature-code confirmations
+
+    for name, text in prompts(cfg).items():
+        made.append(make_spoken(name, text, folder))
     return made

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UnicodeText,
     false,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -115,6 +116,10 @@ class Call(Base):
     fallback: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    # 首接负责制: the call was offered first to the seat that took the caller's open request.
+    affinity: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     flags: Mapped[list[str]] = mapped_column(FlagsType, nullable=False, default=list)
     reason: Mapped[str] = _text()
     as_of: Mapped[float] = mapped_column(Float, nullable=False)
@@ -134,6 +139,156 @@ class Call(Base):
         Index("ix_calls_caller_number", "caller_number"),
         Index("ix_calls_seat", "seat"),
         Index("ix_calls_outcome", "outcome"),
+    )
+
+
+# -- seats, transfers and requests (migration 0002_seats) ----------------------------------
+
+SEAT_STATES = ("logged_off", "available", "ringing", "talking", "wrap_up", "paused", "unreachable")
+REQUEST_STATUSES = ("registered", "dispatched", "handled", "followed_up", "closed")
+
+
+class SeatEvent(Base):
+    """One change of a seat's state, with its time: the seat's history, never updated."""
+
+    __tablename__ = "seat_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid: replays add nothing
+    seat: Mapped[str] = mapped_column(String(SEAT_LEN), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = _text(32)  # pause reason id
+    zone: Mapped[str] = _text(32)  # the seat's zone at that time (a move changes it)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    linkedid: Mapped[str] = _text(LINKEDID_LEN)  # the call that rang / was talked to
+    source: Mapped[str] = _text(16)  # asterisk | feature | api | cli | rebuild
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ({})".format(", ".join(f"'{s}'" for s in SEAT_STATES)), name="state"
+        ),
+        Index("ix_seat_events_seat_at", "seat", "at"),
+        Index("ix_seat_events_at", "at"),
+    )
+
+
+class CallLeg(Base):
+    """One leg of a citizen's call: where it was offered and who answered; the transfer chain.
+
+    Leg 0 is the first routing (queue, trunk or first-contact seat); each transfer adds the
+    next, all under the Linkedid of the call the carrier (or the 12366 trunk) brought in.
+    """
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[str] = mapped_column(String(LINKEDID_LEN + 8), primary_key=True)  # linkedid/seq
+    linkedid: Mapped[str] = mapped_column(String(LINKEDID_LEN), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    target: Mapped[str] = _text(NUMBER_LEN)  # queue, trunk:<id>, seat:<id>, or what was dialed
+    from_seat: Mapped[str] = _text(SEAT_LEN)  # the seat that transferred the caller here
+    via: Mapped[str] = _text(16)  # dialplan | softphone | api
+    seat: Mapped[str] = _text(SEAT_LEN)  # who answered this leg (seat id or trunk id)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = _text(16)  # answered | transferred | unanswered | abandoned | failed
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (Index("ix_call_legs_linkedid", "linkedid"),)
+
+
+class Request(Base):
+    """A citizen's request (诉求), registered when a seat answers; 首接: `seat` owns it."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(LINKEDID_LEN), primary_key=True)
+    linkedid: Mapped[str] = _text(LINKEDID_LEN)
+    caller_number: Mapped[str] = _text(NUMBER_LEN)
+    seat: Mapped[str] = _text(SEAT_LEN)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_by: Mapped[str] = _text(64)
+    note: Mapped[str] = _text()
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s}'" for s in REQUEST_STATUSES)),
+            name="status",
+        ),
+        Index("ix_requests_caller_number", "caller_number"),
+        Index("ix_requests_seat", "seat"),
+    )
+
+
+class EnterpriseContact(Base):
+    """A registered enterprise contact (一企来) kept in the store, besides the site config."""
+
+    __tablename__ = "enterprise_contacts"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = _text()
+    active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class SubcentreCall(Base):
+    """A call record the 12366 sub-centre posted: its data flows into 12345's store."""
+
+    __tablename__ = "subcentre_calls"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)  # trunk id, tax12366
+    external_id: Mapped[str] = mapped_column(String(LINKEDID_LEN), primary_key=True)
+    caller_number: Mapped[str] = _text(NUMBER_LEN)
+    dialed_number: Mapped[str] = _text(NUMBER_LEN)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    agent: Mapped[str] = _text(SEAT_LEN)
+    outcome: Mapped[str] = _text(16)
+    linkedid: Mapped[str] = _text(LINKEDID_LEN)  # the 12345 call it came from, if transferred
+    transferred_to_12345: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    summary: Mapped[str] = _text()
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (Index("ix_subcentre_calls_started_at", "started_at"),)
+
+
+# -- supervisor actions (migration 0002_audit) ----------------------------------------------
+
+AUDIT_RESULTS = ("ok", "error")
+
+
+class AuditEntry(Base):
+    """One supervisor action: who (token name and role), what, on which target, when, and
+    how it went. Written through the store writer (journal first), never updated."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid: replays add nothing
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    actor: Mapped[str] = _text(64)  # the token's name
+    role: Mapped[str] = _text(16)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    target: Mapped[str] = _text(SEAT_LEN)  # seat id (or what the action was on)
+    detail: Mapped[str] = _text()  # the action's parameters, JSON
+    result: Mapped[str] = mapped_column(String(16), nullable=False)
+    error: Mapped[str] = _text()
+    as_of: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "result IN ({})".format(", ".join(f"'{r}'" for r in AUDIT_RESULTS)), name="result"
+        ),
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_target", "target"),
     )
 
 

@@ -146,6 +146,7 @@ def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
     ok = n is None or (type(n) is int and _INT32_MIN <= n <= _INT32_MAX)
     row["hangup_cause"] = n if ok else _int32(n, "hangup_cause")
     row["fallback"] = bool(get("fallback", False))
+    row["affinity"] = bool(get("affinity", False))
     flags = get("flags")
     if not flags:
         row["flags"] = []

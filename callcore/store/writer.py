@@ -36,8 +36,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from callcore.records import CallRecord
-from callcore.store.db import make_engine, upgrade, upsert_rows
+from callcore.store.db import make_engine, upgrade
 from callcore.store.journal import Entry, Journal
+from callcore.store.kinds import clean_kind, kind_of, upsert_any
 from callcore.store.rows import RejectedRecord, clean_row
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 _STOP = object()
 # Errors that condemn the records, not the database: set them aside instead of retrying.
 _RECORD_ERRORS = (IntegrityError, DataError, RejectedRecord)
+
+
+def _clean(item: Any) -> dict[str, Any]:
+    """A call row (`rows.clean_row`), or a tagged row of another record kind."""
+    return clean_row(item) if kind_of(item) is None else clean_kind(item)
 
 
 class _Flush:
@@ -143,8 +149,12 @@ class StoreWriter:
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, record: CallRecord) -> None:
-        """Queue a record for the store; never blocks. The record must not be mutated later."""
+    def submit(self, record: CallRecord | Any) -> None:
+        """Queue a record for the store; never blocks. The record must not be mutated later.
+
+        Besides call records, any record kind of `store.kinds` (seat changes, call legs,
+        requests, ...) takes the same journaled path.
+        """
         if self._closing:
             raise RuntimeError("StoreWriter is closed")
         self._submitted += 1
@@ -251,7 +261,7 @@ class StoreWriter:
             else:
                 self._taken += 1
                 try:
-                    self._carry.append(clean_row(item))
+                    self._carry.append(_clean(item))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
                     self._reject(item, e)
         self._journal_carry()
@@ -374,7 +384,7 @@ class StoreWriter:
         else:  # journal entries: written clean, but maybe by another version or by hand
             for _, entry in chunk:
                 try:
-                    rows.append(clean_row(entry))
+                    rows.append(_clean(entry))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
                     rejects.append((entry, e))
         try:
@@ -400,7 +410,7 @@ class StoreWriter:
             if conn.dialect.name == "postgresql":
                 timeout = int(self.statement_timeout_ms)
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
-            return upsert_rows(conn, rows)
+            return upsert_any(conn, rows)
 
     def _failed(self, error: BaseException) -> None:
         """The database refused: back off, and start over cleanly on the next attempt."""

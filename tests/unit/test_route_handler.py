@@ -28,6 +28,9 @@ ORDER = [
     "CC_TRUNK_EXTEN",
     "CC_TRUNK_TIMEOUT",
     "CC_FLAGS",
+    "CC_AFF_SEAT",
+    "CC_AFF_DIAL",
+    "CC_AFF_SECS",
 ]
 GENERAL = {
     "CC_KIND": "queue",
@@ -39,6 +42,9 @@ GENERAL = {
     "CC_TRUNK_EXTEN": "",
     "CC_TRUNK_TIMEOUT": "0",
     "CC_FLAGS": "",
+    "CC_AFF_SEAT": "",
+    "CC_AFF_DIAL": "",
+    "CC_AFF_SECS": "",
 }
 
 
@@ -205,6 +211,7 @@ async def test_enterprise_caller_and_reloads_apply_without_restart(
         **(
             dict(MAIN)
             | {
+                "CC_QUEUE": "q-enterprise",  # the enterprise zone, not the general seats
                 "CC_PRIO": "5",
                 "CC_FLAGS": "enterprise",
             }

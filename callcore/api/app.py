@@ -1,0 +1,120 @@
+"""The aiohttp application: every endpoint module of this package, the token middleware,
+and `/openapi.json` generated from the same declarations.
+
+Endpoint modules are found, not listed: any module of `callcore.api` with a module-level
+`api = Api(...)` is mounted (in module-name order), so a new module needs no edit here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+from collections.abc import Iterable
+
+from aiohttp import web
+
+import callcore
+from callcore.api import openapi
+from callcore.api.auth import TokenBook, middleware
+from callcore.api.registry import Api, Endpoint, json_response, wrap
+from callcore.api.services import ApiServices
+
+log = logging.getLogger("callcore.api")
+
+SERVICES: web.AppKey[ApiServices] = web.AppKey("services", ApiServices)
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints", list)
+SPEC: web.AppKey[dict] = web.AppKey("spec", dict)
+# Modules of this package that are framework, not endpoints.
+_FRAMEWORK = frozenset({"app", "auth", "client", "openapi", "registry", "services"})
+
+
+def endpoint_modules() -> list[Api]:
+    """The `api` of every endpoint module of this package, in module-name order."""
+    import callcore.api as pkg
+
+    apis = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name in _FRAMEWORK or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"callcore.api.{info.name}")
+        api = getattr(mod, "api", None)
+        if isinstance(api, Api):
+            apis.append(api)
+    return apis
+
+
+def describe(apis: Iterable[Api]) -> tuple[list[Endpoint], dict]:
+    apis = list(apis)
+    endpoints = [ep for a in apis for ep in a.endpoints]
+    spec = openapi.build(
+        endpoints,
+        title="callcore 12345 hotline API",
+        version=getattr(callcore, "__version__", "0.1.0"),
+        tags={a.tag: a.description for a in apis},
+    )
+    return endpoints, spec
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[SPEC])
+
+
+def make_app(
+    services: ApiServices, tokens: TokenBook, apis: Iterable[Api] | None = None
+) -> web.Application:
+    """The application for these services; `apis` defaults to every endpoint module."""
+    app = web.Application(middlewares=[middleware(tokens)], client_max_size=1 << 20)
+    endpoints, spec = describe(endpoint_modules() if apis is None else apis)
+    seen: set[tuple[str, str]] = set()
+    for ep in endpoints:
+        key = ("GET" if ep.method == "WS" else ep.method, ep.path)
+        if key in seen:
+            raise ValueError(f"two endpoints for {key[0]} {key[1]}")
+        seen.add(key)
+        app.router.add_route(key[0], ep.path, wrap(ep, services), name=ep.operation_id)
+    app.router.add_get("/openapi.json", _openapi, name="openapi")
+    app[SERVICES] = services
+    app[ENDPOINTS] = endpoints
+    app[SPEC] = spec
+    app.on_shutdown.append(_close_streams)
+    return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    await app[SERVICES].hub.close()
+
+
+class ApiServer:
+    """The API on `host:port`, started and stopped with the engine."""
+
+    def __init__(self, app: web.Application, host: str, port: int):
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("HTTP API on http://%s:%d", self.host, self.port)
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            try:
+                await asyncio.wait_for(runner.cleanup(), 10)
+            except TimeoutError:
+                log.warning("HTTP API did not stop within 10 s")

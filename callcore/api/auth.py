@@ -1,0 +1,169 @@
+"""Bearer tokens with roles, read from the instance's secrets file.
+
+Tokens live in `<home>/secrets.yaml` (`api_tokens: {token: {role, name, seat}}`, mode
+0600) and are managed with `callcore token add|list|remove`. The book re-reads the file
+when it changes, so a new or revoked token takes effect without a restart. Tokens are
+looked up by their SHA-256, never logged, and never echoed in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets as _secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from callcore.api.registry import IDENTITY, ApiError, Identity, Role
+
+log = logging.getLogger("callcore.api")
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def parse_tokens(raw: dict[str, Any]) -> dict[bytes, Identity]:
+    """`api_tokens` from the secrets file as digest -> identity; bad entries are skipped."""
+    out: dict[bytes, Identity] = {}
+    for token, spec in (raw or {}).items():
+        try:
+            role = Role(str(spec.get("role", "")))
+        except (ValueError, AttributeError):
+            log.error("api token %r… has no valid role; ignored", str(token)[:4])
+            continue
+        seat = spec.get("seat")
+        out[_digest(str(token))] = Identity(
+            name=str(spec.get("name") or role.value),
+            role=role,
+            seat=str(seat) if seat else None,
+        )
+    return out
+
+
+class TokenBook:
+    """Token -> identity, following the secrets file as it changes."""
+
+    def __init__(self, secrets_file: Path | None = None, tokens: dict[str, Any] | None = None):
+        self.secrets_file = secrets_file
+        self._stamp: tuple[int, int] | None = None
+        self._by_digest: dict[bytes, Identity] = parse_tokens(tokens or {})
+
+    def _refresh(self) -> None:
+        if self.secrets_file is None:
+            return
+        try:
+            st = self.secrets_file.stat()
+        except FileNotFoundError:
+            self._by_digest, self._stamp = {}, None
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            data = yaml.safe_load(self.secrets_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            log.error("cannot read api tokens from %s: %s", self.secrets_file, exc)
+            return  # keep the tokens we had
+        self._by_digest = parse_tokens(data.get("api_tokens") or {})
+        self._stamp = stamp
+
+    def identify(self, token: str) -> Identity | None:
+        self._refresh()
+        return self._by_digest.get(_digest(token))
+
+
+def bearer(request: web.Request) -> str | None:
+    """The token of a request: `Authorization: Bearer …`, or `access_token=` on a WebSocket
+    upgrade (browsers cannot set headers on a WebSocket)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return request.query.get("access_token") or None
+    return None
+
+
+def middleware(book: TokenBook) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Sets `request["identity"]` from the token. An unknown token is refused at once (401);
+    no token leaves the identity empty and each endpoint's role decides (public or 401)."""
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        token = bearer(request)
+        identity = None
+        if token is not None:
+            identity = book.identify(token)
+            if identity is None:
+                return ApiError(401, "unauthorized", "unknown or revoked token").response()
+        request[IDENTITY] = identity
+        return await handler(request)
+
+    return auth
+
+
+# -- token management (the `callcore token` commands) -------------------------------------
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Atomically, mode 0600: the file holds every secret of the instance."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, allow_unicode=True, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def add_token(path: Path, role: Role, name: str, seat: str | None = None) -> str:
+    """Create a token; returns it (shown once to the operator, kept only in the file)."""
+    if role is Role.SEAT and not seat:
+        raise ValueError("a seat token needs the seat id it belongs to (--seat)")
+    if role is not Role.SEAT and seat:
+        raise ValueError("only a seat token names a seat")
+    data = _load(path)
+    tokens = data.setdefault("api_tokens", {})
+    token = _secrets.token_urlsafe(24)
+    entry = {"role": role.value, "name": name}
+    if seat:
+        entry["seat"] = seat
+    tokens[token] = entry
+    _save(path, data)
+    return token
+
+
+def list_tokens(path: Path) -> list[dict[str, str]]:
+    """Every token's name, role, seat and a short prefix to tell them apart (never the token)."""
+    out = []
+    for token, spec in (_load(path).get("api_tokens") or {}).items():
+        out.append(
+            {
+                "prefix": str(token)[:6],
+                "name": str(spec.get("name", "")),
+                "role": str(spec.get("role", "")),
+                "seat": str(spec.get("seat") or ""),
+            }
+        )
+    return sorted(out, key=lambda t: (t["role"], t["name"]))
+
+
+def remove_tokens(path: Path, name: str) -> int:
+    """Revoke every token with this name; returns how many."""
+    data = _load(path)
+    tokens = data.get("api_tokens") or {}
+    gone = [t for t, spec in tokens.items() if spec.get("name") == name]
+    for t in gone:
+        del tokens[t]
+    if gone:
+        _save(path, data)
+    return len(gone)

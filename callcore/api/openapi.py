@@ -1,0 +1,145 @@
+"""The OpenAPI 3.1 description, generated from the endpoint declarations.
+
+Paths, roles, parameters and schemas all come from the same `Endpoint` objects and pydantic
+models that route and parse the requests, so the description cannot say something the
+server does not do; a unit test also checks every mounted route is described and every
+described operation is mounted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from callcore.api.registry import Endpoint, ErrorOut
+
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+REF = "#/components/schemas/{model}"
+_STATUS_TEXT = {
+    400: "invalid request",
+    401: "no token, or an unknown one",
+    403: "the token's role may not do this",
+    404: "not found",
+    409: "conflict with the current state",
+    502: "Asterisk refused or failed the action",
+    503: "a part this endpoint needs is unavailable",
+}
+
+
+def openapi_path(path: str) -> str:
+    """aiohttp `{name:regex}` placeholders as OpenAPI `{name}`."""
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+
+
+def build(endpoints: list[Endpoint], *, title: str, version: str, tags: dict[str, str]) -> dict:
+    # request bodies are described as parsed (validation), replies as sent (serialization)
+    wanted: set[tuple[type[BaseModel], str]] = {(ErrorOut, "serialization")}
+    for ep in endpoints:
+        if ep.body is not None:
+            wanted.add((ep.body, "validation"))
+        if ep.response is not None:
+            wanted.add((ep.response, "serialization"))
+    keyed = sorted(wanted, key=lambda m: (m[0].__name__, m[1]))
+    refs, defs = models_json_schema(keyed, ref_template=REF)  # type: ignore[arg-type]
+    schemas = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str = "serialization") -> dict:
+        return refs[(model, mode)]  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {
+            "operationId": ep.operation_id,
+            "summary": ep.summary,
+            "tags": [ep.tag],
+        }
+        if ep.description and ep.description != ep.summary:
+            op["description"] = ep.description
+        if ep.role is None:
+            op["security"] = []
+            op["x-role"] = "public"
+        else:
+            op["security"] = [{"bearer": []}]
+            op["x-role"] = ep.role.value
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(ep.path)
+        ]
+        if ep.query is not None:
+            qs = ep.query.model_json_schema(ref_template=REF)
+            required = set(qs.get("required", []))
+            for name, schema in qs.get("properties", {}).items():
+                param = {"name": name, "in": "query", "required": name in required}
+                desc = schema.pop("description", None)
+                if desc:
+                    param["description"] = desc
+                param["schema"] = schema
+                params.append(param)
+        if ep.method == "WS":
+            params.append(
+                {
+                    "name": "access_token",
+                    "in": "query",
+                    "required": False,
+                    "description": "the token, for clients that cannot send headers",
+                    "schema": {"type": "string"},
+                }
+            )
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(ep.body, "validation")}},
+            }
+        responses: dict[str, Any] = {}
+        if ep.method == "WS":
+            responses["101"] = {"description": "switching to the WebSocket event stream"}
+        elif ep.response is not None:
+            responses[str(ep.status)] = {
+                "description": ep.response.__doc__.strip().split("\n")[0]
+                if ep.response.__doc__
+                else "ok",
+                "content": {"application/json": {"schema": ref(ep.response)}},
+            }
+        else:
+            responses[str(ep.status)] = {
+                "description": "ok",
+                "content": {ep.content_type: {"schema": {"type": "string"}}},
+            }
+        codes = set(ep.errors)
+        if ep.role is not None:
+            codes |= {401, 403}
+        if ep.query is not None or ep.body is not None:
+            codes.add(400)
+        for code in sorted(codes):
+            responses[str(code)] = {
+                "description": _STATUS_TEXT.get(code, "error"),
+                "content": {"application/json": {"schema": ref(ErrorOut)}},
+            }
+        op["responses"] = responses
+        method = "get" if ep.method == "WS" else ep.method.lower()
+        paths.setdefault(openapi_path(ep.path), {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": (
+                "callcore's HTTP API: live queues, seats and figures (docs/figures.md), "
+                "stored calls, supervisor actions, an event stream, health and metrics. "
+                "Send `Authorization: Bearer <token>`; each operation's `x-role` is the "
+                "least role it needs (seat < supervisor < admin). A seat token sees its "
+                "own calls only."
+            ),
+        },
+        "tags": [{"name": t, "description": d} for t, d in sorted(tags.items())],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": dict(sorted(paths.items())),
+    }

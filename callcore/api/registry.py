@@ -1,0 +1,238 @@
+"""How an endpoint is declared: path, role, typed query/body/response, and its OpenAPI entry.
+
+One declaration drives three things, so they cannot drift apart: the aiohttp route, the
+role check, and the endpoint's operation in `/openapi.json` (query, body and response
+schemas come from the same pydantic models that parse the request and serialise the
+reply). See callcore/api/__init__.py for the pattern a module follows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from callcore.api.services import ApiServices
+
+log = logging.getLogger("callcore.api")
+
+
+class Role(StrEnum):
+    """Token roles, from least to most trusted; a role may do what the ones below it may.
+
+    SUBCENTRE (the 12366 sub-centre's system, posting its call records) stands outside
+    that order: it may only do what needs SUBCENTRE (and an admin may do that too).
+    """
+
+    SEAT = "seat"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    SUBCENTRE = "subcentre"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def allows(self, needed: Role) -> bool:
+        if Role.SUBCENTRE in (self, needed):
+            return self is needed or self is Role.ADMIN
+        return self.rank >= needed.rank
+
+
+_RANK = {Role.SEAT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2, Role.SUBCENTRE: -1}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who holds the token: a name for the audit, a role, and for a seat token its seat id."""
+
+    name: str
+    role: Role
+    seat: str | None = None
+
+    @property
+    def is_seat(self) -> bool:
+        return self.role is Role.SEAT
+
+
+# Where the auth middleware leaves the caller's identity (None: no token was sent).
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity", object)  # type: ignore[arg-type]
+
+
+class Model(BaseModel):
+    """Base of every request and response model: unknown fields are refused, so the
+    OpenAPI description generated from the model is exactly what goes over the wire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiError(Exception):
+    """An error reply: `{"error": code, "message": message}` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, detail: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.detail is not None:
+            body["detail"] = self.detail
+        return json_response(body, status=self.status)
+
+
+class ErrorOut(Model):
+    error: str
+    message: str
+    detail: Any = None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """UTF-8 JSON with Chinese kept as characters (not \\u escapes)."""
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False, default=str),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
+@dataclass
+class ApiRequest:
+    """What a handler receives: the parsed request, who asked, and the engine's services."""
+
+    request: web.Request
+    identity: Identity | None
+    services: ApiServices
+    path: dict[str, str]
+    query: Any = None  # an instance of the endpoint's query model, or None
+    body: Any = None  # an instance of the endpoint's body model, or None
+
+    def own_seat_only(self) -> str | None:
+        """The seat a seat token is limited to; None for supervisors and admins."""
+        if self.identity is not None and self.identity.is_seat:
+            return self.identity.seat or "\x00no-seat"  # a seat token without seat sees nothing
+        return None
+
+
+Handler = Callable[[ApiRequest], Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str  # GET, POST, DELETE, or WS for a WebSocket upgrade
+    path: str
+    handler: Handler
+    role: Role | None  # None: public (health, metrics, the description itself)
+    summary: str
+    description: str = ""
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None  # JSON reply model; None with `content_type`
+    content_type: str = "application/json"
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    tag: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+@dataclass
+class Api:
+    """The endpoints of one module; `app.make_app` mounts every module's `api`."""
+
+    tag: str
+    description: str = ""
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def _add(self, method: str, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            summary = kw.pop("summary", None) or (fn.__doc__ or fn.__name__).strip().split("\n")[0]
+            description = kw.pop("description", None) or (fn.__doc__ or "").strip()
+            self.endpoints.append(
+                Endpoint(
+                    method, path, fn, summary=summary, description=description, tag=self.tag, **kw
+                )
+            )
+            return fn
+
+        return deco
+
+    def get(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, role=role, **kw)
+
+    def post(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, role=role, **kw)
+
+    def delete(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("DELETE", path, role=role, **kw)
+
+    def websocket(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("WS", path, role=role, **kw)
+
+
+def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def wrap(endpoint: Endpoint, services: ApiServices) -> Callable[[web.Request], Awaitable[Any]]:
+    """The aiohttp handler of an endpoint: role check, parsing, serialisation, error replies."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        identity = request.get(IDENTITY)
+        try:
+            if endpoint.role is not None:
+                if identity is None:
+                    raise ApiError(
+                        401, "unauthorized", "a token is required (Authorization: Bearer <token>)"
+                    )
+                if not identity.role.allows(endpoint.role):
+                    raise ApiError(
+                        403,
+                        "forbidden",
+                        f"role {identity.role.value} may not do this; needs {endpoint.role.value}",
+                    )
+            req = ApiRequest(request, identity, services, dict(request.match_info))
+            if endpoint.query is not None:
+                try:
+                    params = dict(request.query)
+                    if endpoint.method == "WS":
+                        params.pop("access_token", None)  # the token, read by the middleware
+                    req.query = endpoint.query.model_validate(params)
+                except ValidationError as exc:
+                    raise ApiError(
+                        400, "bad_query", "invalid query parameters", _validation_detail(exc)
+                    ) from None
+            if endpoint.body is not None:
+                try:
+                    raw = await request.read()
+                    req.body = endpoint.body.model_validate_json(raw or b"{}")
+                except ValidationError as exc:
+                    raise ApiError(
+                        400, "bad_body", "invalid request body", _validation_detail(exc)
+                    ) from None
+            result = await endpoint.handler(req)
+        except ApiError as exc:
+            return exc.response()
+        if isinstance(result, web.StreamResponse):
+            return result
+        if isinstance(result, BaseModel):
+            return json_response(result.model_dump(mode="json"), status=endpoint.status)
+        return json_response(result, status=endpoint.status)
+
+    handle.__name__ = endpoint.operation_id
+    return handle

@@ -1,0 +1,632 @@
+"""The HTTP API on real parts (SQLite store with its writer, Redis live state, token file):
+the OpenAPI description is valid and true to the routes and replies, roles are enforced,
+a seat sees its own calls only, actions are audited, the event stream filters by seat and
+pops the caller's history, health and metrics report each part."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jsonschema
+import pytest
+import pytest_asyncio
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate
+
+from callcore import present
+from callcore.ami import AmiError
+from callcore.api.app import ENDPOINTS, SPEC, make_app
+from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_tokens
+from callcore.api.calls import CallOut
+from callcore.api.events import EventHub
+from callcore.api.openapi import openapi_path
+from callcore.api.services import ApiServices
+from callcore.live.state import LiveState
+from callcore.records import PUBLIC_FIELDS, Outcome
+from callcore.store import db
+from callcore.store.writer import StoreWriter
+from callcore.supervise import Supervisor
+from seats.sessions import SeatSessions
+from seats.states import SeatBoard
+from tests.unit.supervisors_helpers import CFG, REDIS_URL, ago, call, namespace, redis_or_skip
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKENS = {
+    "adm-token": {"role": "admin", "name": "管理员"},
+    "sup-token": {"role": "supervisor", "name": "钱主管"},
+    "g01-token": {"role": "seat", "name": "王芳", "seat": "G01"},
+    "g02-token": {"role": "seat", "name": "李娜", "seat": "G02"},
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class FakeAsterisk:
+    """Asterisk's side of the AMI actions the supervisor makes, for unit tests (the
+    end-to-end tests use the real one): queue members per interface, channels, spies."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, dict[str, dict[str, str]]] = {}  # interface -> queue -> entry
+        self.channels: list[dict[str, str]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.supervisor: Supervisor | None = None
+        self.answer_spy = True
+        self.connected = True
+        self.stats = SimpleNamespace(reconnects=0, events=0)
+
+    def login(self, iface: str, name: str, queues: dict[str, int]) -> None:
+        self.members[iface] = {
+            q: {
+                "Queue": q,
+                "Name": name,
+                "Location": iface,
+                "Penalty": str(p),
+                "Paused": "0",
+                "PausedReason": "",
+            }
+            for q, p in queues.items()
+        }
+
+    async def action(self, fields: dict[str, Any], *, timeout: float | None = None) -> dict:
+        self.actions.append(dict(fields))
+        a = fields["Action"]
+        iface = fields.get("Interface", "")
+        if a == "QueuePause":
+            if not self.members.get(iface):
+                raise AmiError("Interface not found", {"Message": "Interface not found"})
+            for e in self.members[iface].values():
+                e["Paused"] = "1" if fields["Paused"] == "true" else "0"
+                e["PausedReason"] = fields.get("Reason", "") if e["Paused"] == "1" else ""
+        elif a == "QueueRemove":
+            self.members.get(iface, {}).pop(fields["Queue"], None)
+        elif a == "QueueAdd":
+            self.members.setdefault(iface, {})[fields["Queue"]] = {
+                "Queue": fields["Queue"],
+                "Name": fields["MemberName"],
+                "Location": iface,
+                "Penalty": fields["Penalty"],
+                "Paused": "1" if fields["Paused"] == "true" else "0",
+                "PausedReason": fields.get("Reason", ""),
+            }
+        elif a == "QueuePenalty":
+            self.members[iface][fields["Queue"]]["Penalty"] = fields["Penalty"]
+        elif a == "Originate":
+            asyncio.get_running_loop().call_later(0.05, self._spy_result, dict(fields))
+        return {"Response": "Success"}
+
+    def _spy_result(self, f: dict[str, Any]) -> None:
+        assert self.supervisor is not None
+        if self.answer_spy:
+            self.supervisor.handle(
+                {
+                    "Event": "ChanSpyStart",
+                    "SpyerUniqueid": f["ChannelId"],
+                    "SpyerChannel": f"{f['Channel']}-00000009",
+                }
+            )
+        else:
+            self.supervisor.handle(
+                {
+                    "Event": "OriginateResponse",
+                    "ActionID": f["ActionID"],
+                    "Response": "Failure",
+                    "Reason": "3",
+                }
+            )
+
+    async def action_list(
+        self, fields: dict[str, Any], *, complete_event: str, timeout: float | None = None
+    ) -> tuple[dict, list[dict]]:
+        if fields["Action"] == "QueueStatus":
+            member = fields.get("Member")
+            evs = [
+                {"Event": "QueueMember", **e}
+                for iface, qs in self.members.items()
+                for e in qs.values()
+                if member in (None, iface)
+            ]
+            return {"Response": "Success"}, evs
+        return {"Response": "Success"}, [{"Event": "CoreShowChannel", **c} for c in self.channels]
+
+
+@dataclass
+class Env:
+    client: TestClient
+    app: web.Application
+    services: ApiServices
+    ami: FakeAsterisk
+    writer: StoreWriter
+    live: LiveState
+    hub: EventHub
+    secrets: Path
+    board: SeatBoard
+    linked: dict[str, str] = field(default_factory=dict)
+
+
+@pytest_asyncio.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    redis_or_skip()
+    url = f"sqlite:///{tmp_path}/store.db"
+    db.upgrade(url)
+    read = db.make_engine(url)
+    now = datetime.now(UTC)
+    recs = [
+        call(
+            "L-g01-a",
+            ago(30, now),
+            wait=3,
+            talk=60,
+            outcome=Outcome.ANSWERED,
+            seat="G01",
+            caller="13900000001",
+        ),
+        call(
+            "L-g01-b",
+            ago(20, now),
+            wait=30,
+            talk=60,
+            outcome=Outcome.ANSWERED,
+            seat="G01",
+            caller="13900000002",
+            route="q-hrss",
+            hotline="12333",
+        ),
+        call(
+            "L-g02-a",
+            ago(10, now),
+            wait=2,
+            talk=60,
+            outcome=Outcome.ANSWERED,
+            seat="G02",
+            caller="13900000001",
+        ),
+        call("L-ab", ago(5, now), wait=9, outcome=Outcome.ABANDONED, caller="13900000003"),
+    ]
+    with read.begin() as conn:
+        db.upsert_calls(conn, recs)
+    writer = StoreWriter(url, tmp_path / "journal")
+    writer.start()
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(yaml.safe_dump({"api_tokens": TOKENS}, allow_unicode=True))
+    ami = FakeAsterisk()
+    ami.login("PJSIP/8001", "G01", {"q-general": 0, "q-hrss": 2})
+    with namespace() as ns:
+        hub = EventHub()
+        live = LiveState(
+            lambda: CFG,
+            REDIS_URL,
+            ns,
+            on_event=hub.publish,
+            load_records=lambda since: db.query_calls(read, since=since),
+            flush_interval=0.02,
+        )
+        await live.start()
+        board = SeatBoard(lambda: CFG, live.on_seat_change)
+        live.model.seat_status = board.status
+        sessions = SeatSessions(ami, lambda: CFG, board)
+        sup = Supervisor(sessions, lambda: CFG, writer.submit, spy_timeout=2)
+        ami.supervisor = sup
+
+        async def history(caller: str, exclude: str) -> list[dict]:
+            rows = await asyncio.to_thread(db.query_calls, read, None, None, caller)
+            return [present.call_json(r, CFG.site.timezone) for r in rows if r.linkedid != exclude]
+
+        hub.history = history
+        services = ApiServices(
+            config=lambda: CFG,
+            db=read,
+            hub=hub,
+            ami=ami,
+            agi=None,
+            writer=writer,
+            live=live,
+            supervisor=sup,
+        )
+        app = make_app(services, TokenBook(secrets))
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        for _ in range(100):
+            if live.available:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the first heartbeat and the re-applied store
+        try:
+            yield Env(client, app, services, ami, writer, live, hub, secrets, board)
+        finally:
+            await client.close()
+            await live.close()
+            await writer.close(5)
+            read.dispose()
+
+
+# -- the description is valid and true ------------------------------------------------------
+
+
+async def test_openapi_is_valid_and_describes_every_route(env: Env):
+    r = await env.client.get("/openapi.json")
+    assert r.status == 200
+    spec = await r.json()
+    validate(spec)
+    described = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    mounted = {
+        (route.method, openapi_path(route.resource.canonical))
+        for route in env.app.router.routes()
+        if route.method != "HEAD" and route.resource.canonical != "/openapi.json"
+    }
+    assert described == mounted
+    for path, ops in spec["paths"].items():
+        for op in ops.values():
+            assert op["summary"] and op["x-role"] in (
+                "public", "seat", "supervisor", "admin", "subcentre"
+            )
+            if op["x-role"] != "public":
+                assert {"401", "403"} <= set(op["responses"]), path
+
+
+def test_call_out_lists_the_public_fields():
+    assert tuple(CallOut.model_fields) == PUBLIC_FIELDS
+
+
+def _schema(spec: dict, path: str, method: str, status: str) -> dict:
+    op = spec["paths"][path][method]
+    media = op["responses"][status]["content"]
+    schema = next(iter(media.values()))["schema"]
+    return {**schema, "components": spec["components"]}
+
+
+async def test_every_reply_matches_its_schema(env: Env):
+    spec = env.app[SPEC]
+    cases = {
+        "/healthz": "/healthz",
+        "/api/v1/snapshot": "/api/v1/snapshot",
+        "/api/v1/queues": "/api/v1/queues",
+        "/api/v1/queues/{queue}": "/api/v1/queues/q-general",
+        "/api/v1/seats": "/api/v1/seats",
+        "/api/v1/seats/{seat}": "/api/v1/seats/G01",
+        "/api/v1/figures": "/api/v1/figures?source=store",
+        "/api/v1/calls": "/api/v1/calls?since=2h",
+        "/api/v1/calls/{linkedid}": "/api/v1/calls/L-g01-a",
+        "/api/v1/audit": "/api/v1/audit",
+        # seats, transfers, requests, the sub-centre (issue 3)
+        "/api/v1/seats/{seat}/history": "/api/v1/seats/G01/history",
+        "/api/v1/transfer-targets": "/api/v1/transfer-targets",
+        "/api/v1/calls/{linkedid}/legs": "/api/v1/calls/L-g01-a/legs",
+        "/api/v1/requests": "/api/v1/requests",
+        "/api/v1/enterprises": "/api/v1/enterprises",
+        "/api/v1/subcentre/calls": "/api/v1/subcentre/calls",
+    }
+    gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
+    assert gets == set(cases)
+    for path, url in cases.items():
+        r = await env.client.get(url, headers=auth("adm-token"))
+        assert r.status == 200, (url, await r.text())
+        body = await r.json()
+        jsonschema.validate(body, _schema(spec, path, "get", "200"))
+    r = await env.client.post(
+        "/api/v1/seats/G01/pause", json={"reason": "meal"}, headers=auth("sup-token")
+    )
+    assert r.status == 200
+    jsonschema.validate(await r.json(), _schema(spec, "/api/v1/seats/{seat}/pause", "post", "200"))
+    r = await env.client.post("/api/v1/seats/G02/pause", json={}, headers=auth("sup-token"))
+    assert r.status == 409
+    jsonschema.validate(await r.json(), _schema(spec, "/api/v1/seats/{seat}/pause", "post", "409"))
+    m = await env.client.get("/metrics")
+    assert m.status == 200 and m.content_type == "text/plain"
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+
+async def test_roles_are_enforced(env: Env):
+    c = env.client
+    for ep in env.app[ENDPOINTS]:
+        if ep.role is None or ep.method == "WS":
+            continue
+        path = (
+            ep.path.replace("{seat}", "G01")
+            .replace("{queue}", "q-general")
+            .replace("{linkedid}", "L-g01-a")
+            .replace("{request_id}", "L-g01-a")
+            .replace("{number}", "051588001234")
+        )
+        r = await c.request(ep.method, path)
+        assert r.status == 401, (ep.method, path)
+        r = await c.request(ep.method, path, headers=auth("no-such-token"))
+        assert r.status == 401 and (await r.json())["error"] == "unauthorized"
+        if ep.role is not Role.SEAT:
+            r = await c.request(ep.method, path, headers=auth("g01-token"))
+            assert r.status == 403, (ep.method, path)
+            assert f"needs {ep.role.value}" in (await r.json())["message"]
+    assert env.ami.actions == []  # nothing refused reached Asterisk
+    r = await c.get("/healthz")
+    assert r.status == 200  # public
+
+
+async def test_a_seat_sees_its_own_calls_only(env: Env):
+    c = env.client
+    r = await c.get("/api/v1/calls?since=2h", headers=auth("g01-token"))
+    assert {x["linkedid"] for x in (await r.json())["calls"]} == {"L-g01-a", "L-g01-b"}
+    r = await c.get("/api/v1/calls?since=2h&seat=G02", headers=auth("g01-token"))
+    assert r.status == 403
+    r = await c.get("/api/v1/calls/L-g02-a", headers=auth("g01-token"))
+    assert r.status == 404
+    r = await c.get("/api/v1/calls/L-g01-b", headers=auth("g01-token"))
+    assert r.status == 200 and (await r.json())["caller_name"] == "张三"
+    r = await c.get("/api/v1/calls?since=2h", headers=auth("sup-token"))
+    assert len((await r.json())["calls"]) == 4
+    r = await c.get("/api/v1/calls?since=2h&queue=q-hrss&number=12333", headers=auth("sup-token"))
+    assert [x["linkedid"] for x in (await r.json())["calls"]] == ["L-g01-b"]
+    r = await c.get("/api/v1/calls?since=2h&outcome=abandoned", headers=auth("sup-token"))
+    assert [x["linkedid"] for x in (await r.json())["calls"]] == ["L-ab"]
+    r = await c.get("/api/v1/calls?since=yesterday", headers=auth("sup-token"))
+    assert r.status == 400 and (await r.json())["error"] == "bad_query"
+    r = await c.get("/api/v1/seats/G02", headers=auth("g01-token"))
+    assert r.status == 403
+    r = await c.get("/api/v1/queues", headers=auth("g01-token"))
+    assert r.status == 200 and (await r.json())["waiting"] == []
+
+
+async def test_figures_live_equal_figures_from_the_store(env: Env):
+    live = await (
+        await env.client.get("/api/v1/figures?source=live", headers=auth("g01-token"))
+    ).json()
+    store = await (
+        await env.client.get("/api/v1/figures?source=store", headers=auth("g01-token"))
+    ).json()
+    assert live["source"] == "live" and store["source"] == "store"
+    assert live["totals"] == store["totals"]
+    assert live["totals"]["today"]["offered"] == 4
+    for q, f in store["queues"].items():
+        assert live["queues"][q] == f, q
+    assert live["numbers"] == store["numbers"]
+
+
+# -- supervisor actions are audited ----------------------------------------------------------
+
+
+async def test_actions_change_asterisk_and_are_audited(env: Env):
+    c, ami = env.client, env.ami
+    r = await c.post(
+        "/api/v1/seats/G01/pause", json={"reason": "training"}, headers=auth("sup-token")
+    )
+    assert r.status == 200, await r.text()
+    assert all(
+        e["Paused"] == "1" and e["PausedReason"] == "training"
+        for e in ami.members["PJSIP/8001"].values()
+    )
+    r = await c.post("/api/v1/seats/G01/pause", json={"reason": "nap"}, headers=auth("sup-token"))
+    assert r.status == 400 and (await r.json())["error"] == "unknown_reason"
+    r = await c.post("/api/v1/seats/G01/pause", json={"reason": "N A P"}, headers=auth("sup-token"))
+    assert r.status == 400 and (await r.json())["error"] == "bad_body"  # not even audited
+    r = await c.post("/api/v1/seats/G01/move", json={"zone": "medins"}, headers=auth("sup-token"))
+    assert r.status == 200, await r.text()
+    moved = ami.members["PJSIP/8001"]
+    assert moved["q-medins"]["Penalty"] == "0" and "q-general" not in moved
+    assert all(e["Paused"] == "1" for e in moved.values())  # still paused after the move
+    r = await c.post("/api/v1/seats/G01/resume", headers=auth("adm-token"))
+    assert r.status == 200
+    r = await c.post("/api/v1/seats/G01/logoff", headers=auth("sup-token"))
+    assert r.status == 200 and ami.members["PJSIP/8001"] == {}
+    r = await c.post("/api/v1/seats/G01/resume", headers=auth("sup-token"))
+    assert r.status == 409 and (await r.json())["error"] == "logged_off"
+    r = await c.post("/api/v1/seats/G99/resume", headers=auth("sup-token"))
+    assert r.status == 404
+    r = await c.post(
+        "/api/v1/seats/G01/spy",
+        json={"mode": "listen", "supervisor": "S01"},
+        headers=auth("sup-token"),
+    )
+    assert r.status == 409 and (await r.json())["error"] == "not_in_call"
+    ami.channels = [
+        {
+            "Channel": "PJSIP/8001-0000000a",
+            "ChannelStateDesc": "Up",
+            "BridgeId": "b1",
+            "Uniqueid": "1.10",
+        }
+    ]
+    r = await c.post(
+        "/api/v1/seats/G01/spy",
+        json={"mode": "whisper", "supervisor": "S01"},
+        headers=auth("sup-token"),
+    )
+    assert r.status == 200, await r.text()
+    orig = [a for a in ami.actions if a["Action"] == "Originate"][-1]
+    assert orig["Channel"] == "PJSIP/8901" and orig["Exten"] == "whisper"
+    assert "CC_SPY_TARGET=PJSIP/8001-0000000a" in orig["Variable"]
+    ami.answer_spy = False
+    r = await c.post(
+        "/api/v1/seats/G01/spy",
+        json={"mode": "barge", "supervisor": "S01"},
+        headers=auth("sup-token"),
+    )
+    assert r.status == 502 and (await r.json())["error"] == "supervisor_unreachable"
+    await env.writer.flush()
+    r = await c.get("/api/v1/audit?seat=G01", headers=auth("sup-token"))
+    entries = (await r.json())["entries"]
+    got = [(e["action"], e["result"], e["actor"]) for e in reversed(entries)]
+    assert got == [
+        ("pause", "ok", "钱主管"),
+        ("pause", "error", "钱主管"),
+        ("move", "ok", "钱主管"),
+        ("resume", "ok", "管理员"),
+        ("logoff", "ok", "钱主管"),
+        ("resume", "error", "钱主管"),
+        ("listen", "error", "钱主管"),
+        ("whisper", "ok", "钱主管"),
+        ("barge", "error", "钱主管"),
+    ]
+    assert entries[-1]["detail"]["params"] == {"reason": "training"}
+    assert entries[-1]["role"] == "supervisor"
+    assert "not logged in" in entries[-6]["error"] and "nap" in entries[-2]["error"]
+
+
+# -- the event stream -----------------------------------------------------------------------------
+
+
+async def _next(ws, kind: str) -> dict:
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), 5)
+        if msg["type"] == kind:
+            return msg
+
+
+async def _collect(ws, kinds: set[str], each: int = 1, quiet: float = 0.5) -> dict[str, list]:
+    """Messages of these kinds until each has `each`, then whatever else comes within
+    `quiet` seconds (to see that nothing unwanted follows)."""
+    out: dict[str, list] = {k: [] for k in kinds}
+    while True:
+        done = all(len(v) >= each for v in out.values())
+        try:
+            msg = await asyncio.wait_for(ws.receive_json(), quiet if done else 5)
+        except TimeoutError:
+            if done:
+                return out
+            raise
+        if msg["type"] in out:
+            out[msg["type"]].append(msg)
+
+
+async def test_event_stream_filters_by_seat_and_pops_history(env: Env):
+    c = env.client
+    sup = await c.ws_connect("/api/v1/events", headers=auth("sup-token"))
+    g01 = await c.ws_connect("/api/v1/events?access_token=g01-token")
+    assert (await _next(sup, "hello"))["data"]["role"] == "supervisor"
+    assert (await _next(g01, "hello"))["data"]["seat"] == "G01"
+
+    def both(ev: dict) -> None:  # the engine's order: the seats' board, then the live view
+        env.board.handle(ev)
+        env.live.handle(ev)
+
+    for seat, ext in (("G02", "8002"), ("G01", "8001")):
+        both(
+            {
+                "Event": "QueueMemberAdded",
+                "MemberName": seat,
+                "Queue": "q-general",
+                "Interface": f"PJSIP/{ext}",
+                "Penalty": "0",
+                "Paused": "0",
+                "Status": "1",
+                "InCall": "0",
+                "Timestamp": "999",
+            }
+        )
+    for seat, ext in (("G02", "8002"), ("G01", "8001")):
+        both(
+            {
+                "Event": "AgentCalled",
+                "MemberName": seat,
+                "Linkedid": f"new-{seat}",
+                "CallerIDNum": "13900000001",
+                "CallerIDName": "张三",
+                "Queue": "q-general",
+                "Timestamp": "1000",
+            }
+        )
+        both(
+            {
+                "Event": "QueueMemberStatus",
+                "MemberName": seat,
+                "Queue": "q-general",
+                "Interface": f"PJSIP/{ext}",
+                "Paused": "0",
+                "Status": "6",
+                "Timestamp": "1000.1",
+            }
+        )
+    mine = await _collect(g01, {"seat.offered", "seat.state"}, 1)
+    got = mine["seat.offered"]
+    assert [g["data"]["linkedid"] for g in got] == ["new-G01"]  # not G02's call
+    previous = {p["linkedid"] for p in got[0]["data"]["previous_calls"]}
+    assert previous == {"L-g01-a", "L-g02-a"}  # the caller's earlier calls, whoever took them
+    assert [(s["data"]["seat"], s["data"]["state"]) for s in mine["seat.state"]] == [
+        ("G01", "available"),
+        ("G01", "ringing"),
+    ]
+    seen = (await _collect(sup, {"seat.offered"}, 2))["seat.offered"]
+    assert {s["data"]["seat"] for s in seen} == {"G01", "G02"}
+    r = await c.get("/api/v1/events?types=nonsense", headers=auth("sup-token"))
+    assert r.status == 400
+    await sup.close()
+    await g01.close()
+
+
+# -- health, metrics, tokens ---------------------------------------------------------------------
+
+
+async def test_health_reports_each_part(env: Env):
+    h = await (await env.client.get("/healthz")).json()
+    assert h["redis"]["status"] == "ok" and h["database"]["status"] == "ok"
+    assert h["fastagi"]["status"] == "down" and h["status"] == "degraded"
+    env.services.agi_expected = False
+    assert (await (await env.client.get("/healthz")).json())["status"] in ("ok", "degraded")
+    env.live.available = False
+    h = await (await env.client.get("/healthz")).json()
+    assert h["redis"]["status"] == "degraded" and h["status"] == "degraded"
+    env.live.available = True
+    env.services.ami = type("Lost", (), {"connected": False, "stats": env.live})()  # type: ignore[assignment]
+    env.services.ami.stats.reconnects = 3  # type: ignore[union-attr]
+    env.services.ami.stats.events = 0  # type: ignore[union-attr]
+    r = await env.client.get("/healthz")
+    assert r.status == 503 and (await r.json())["status"] == "down"
+
+
+async def test_metrics_show_parts_queues_and_figures(env: Env):
+    text = await (await env.client.get("/metrics")).text()
+    assert 'callcore_up{part="redis"} 1.0' in text
+    assert 'callcore_figure_offered{key="",scope="all",window="today"} 4.0' in text
+    assert 'callcore_queue_waiting{queue="q-general"}' in text
+    assert "callcore_seats{" in text
+
+
+def test_tokens_are_added_listed_and_revoked(tmp_path: Path):
+    path = tmp_path / "secrets.yaml"
+    path.write_text(yaml.safe_dump({"ami_secret": "x", "api_tokens": {}}))
+    book = TokenBook(path)
+    tok = add_token(path, Role.SEAT, "王芳", "G01")
+    assert (path.stat().st_mode & 0o777) == 0o600
+    ident = book.identify(tok)
+    assert ident is not None and ident.role is Role.SEAT and ident.seat == "G01"
+    assert yaml.safe_load(path.read_text())["ami_secret"] == "x"  # the rest is kept
+    with pytest.raises(ValueError):
+        add_token(path, Role.SEAT, "no seat")
+    listed = list_tokens(path)
+    assert listed == [{"prefix": tok[:6], "name": "王芳", "role": "seat", "seat": "G01"}]
+    assert tok not in json.dumps(listed)
+    assert remove_tokens(path, "王芳") == 1
+    assert book.identify(tok) is None
+
+
+def test_openapi_schemas_for_bodies_and_queries(env: Env):
+    spec = env.app[SPEC]
+    op = spec["paths"]["/api/v1/calls"]["get"]
+    names = {p["name"] for p in op["parameters"]}
+    assert {"since", "until", "caller", "seat", "outcome", "queue", "number", "limit"} <= names
+    body = spec["paths"]["/api/v1/seats/{seat}/pause"]["post"]["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    reason = spec["components"]["schemas"][ref]["properties"]["reason"]
+    assert reason["default"] == "break" and reason["pattern"] and reason["description"]
+
+
+def test_ages_and_times(env: Env):
+    from callcore.api.calls import _when
+
+    now = datetime.now(UTC)
+    assert (
+        abs((_when("30m", "Asia/Shanghai", None) - (now - timedelta(minutes=30))).total_seconds())
+        < 5
+    )
+    assert _when("2025-01-02T03:04:05", "Asia/Shanghai", None).utcoffset() == timedelta(hours=8)

@@ -1,0 +1,222 @@
+"""Reconciliation from queue_log: parsing, facts replayed as events, rebuilt records, lost
+calls, idempotence against the store's as_of rule, and the resync against a fake AMI."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import config
+from callcore.reconcile import (
+    Reconciler,
+    facts_events,
+    parse_queue_log,
+    read_queue_log,
+    rebuild,
+)
+from callcore.records import CallRecord, Outcome
+from callcore.store import db
+from callcore.tracker import CallTracker
+from config.directory import Directory
+
+DIRECTORY = Directory(config.load())
+
+# Lines as the dialplan ([cc-log]) and app_queue write them (times from a real run).
+ANSWERED = """\
+1795666998|1795666998.7|NONE|NONE|CCIN|1795666998.599|12333|13800000004|赵|六,"x"
+1795666998|1795666998.7|NONE|NONE|CCROUTE|1795666998.605|queue|q-hrss|0|12333|1||
+1795666998|1795666998.7|NONE|NONE|CCQUEUE|1795666998.605|q-hrss
+1795666998|1795666998.7|q-hrss|NONE|ENTERQUEUE||13800000004|1
+1795667001|1795666998.7|q-hrss|E-hrss1|CONNECT|3|1795667001.12|2
+1795667004|1795666998.7|q-hrss|E-hrss1|COMPLETEAGENT|3|3|1
+1795667004|1795666998.7|NONE|NONE|CCEND|1795667004.250|16
+"""
+TRUNK = """\
+1795667038|1795667038.3|NONE|NONE|CCIN|1795667038.819|12366|13800000003|王五
+1795667038|1795667038.3|NONE|NONE|CCROUTE|1795667038.824|trunk|q-tax|10|12366|0||tax12366
+1795667038|1795667038.3|NONE|NONE|CCTRUNK|1795667038.824|tax12366
+1795667039|1795667038.3|NONE|NONE|CCTRUNKANS|1795667039.640
+1795667042|1795667038.3|NONE|NONE|CCEND|1795667042.145|16
+"""
+ABANDONED_NOTICE = """\
+1795667038|1795667038.0|NONE|NONE|CCIN|1795667038.774|12349|+86-138-0000-0002|李四
+1795667038|1795667038.0|NONE|NONE|CCROUTE|1795667038.779|queue|q-general|0|12349|0|cancelled|
+1795667041|1795667038.0|NONE|NONE|CCEND|1795667041.290|16
+"""
+# A call waiting when Asterisk was killed: no CCEND; Asterisk starts again later.
+LOST = """\
+1795667100|1795667100.1|NONE|NONE|CCIN|1795667100.100|12345|13800000009|钱七
+1795667100|1795667100.1|NONE|NONE|CCROUTE|1795667100.105|queue|q-general|0|12345|0||
+1795667100|1795667100.1|NONE|NONE|CCQUEUE|1795667100.106|q-general
+1795667103|1795667199.9|NONE|NONE|CCIN|1795667103.000|12345|13800000010|other
+1795667110|NONE|NONE|NONE|QUEUESTART|
+"""
+
+
+def rebuilt(text: str, went_away: float | None = None) -> dict[str, CallRecord]:
+    qlog = parse_queue_log(text)
+    return {r.linkedid: r for r in rebuild(qlog.calls.values(), lambda: DIRECTORY, qlog,
+                                              went_away)}
+
+
+def test_answered_call_rebuilt_like_the_tracker_would():
+    rec = rebuilt(ANSWERED)["1795666998.7"]
+    assert rec.outcome is Outcome.ANSWERED and rec.seat == "E-hrss1"
+    assert rec.caller_name == '赵|六,"x"'  # the free-text name is the last field, '|' and all
+    assert (rec.caller_number, rec.dialed_number, rec.hotline) == ("13800000004", "12333", "12333")
+    assert rec.route == "q-hrss" and rec.fallback and "static dialplan" in rec.reason
+    assert rec.queued_at == datetime.fromtimestamp(1795666998.605, UTC)
+    assert rec.answered_at == datetime.fromtimestamp(1795667001.605, UTC)  # queued + hold
+    assert rec.ended_at == datetime.fromtimestamp(1795667004.25, UTC)
+    assert rec.wait_seconds == 3.0 and rec.talk_seconds == pytest.approx(2.645)
+    assert rec.hangup_cause == 16 and rec.as_of == pytest.approx(1795667004.25)
+    assert "reconciled" in rec.flags
+
+
+def test_subcentre_and_notice_calls():
+    recs = rebuilt(TRUNK + ABANDONED_NOTICE)
+    tax = recs["1795667038.3"]
+    assert tax.outcome is Outcome.TRANSFERRED and tax.seat == tax.transfer_target == "tax12366"
+    assert tax.wait_seconds == pytest.approx(0.816) and tax.route == "trunk:tax12366"
+    notice = recs["1795667038.0"]
+    assert notice.outcome is Outcome.ABANDONED and notice.flags == ["cancelled", "reconciled"]
+    assert notice.caller_number == "+86-138-0000-0002"
+
+
+def test_call_that_died_with_asterisk_ends_when_it_went_away():
+    recs = rebuilt(LOST)
+    rec = recs["1795667100.1"]
+    assert rec.outcome is Outcome.FAILED and "asterisk_lost" in rec.flags
+    # the last queue_log line before Asterisk started again
+    assert rec.ended_at == datetime.fromtimestamp(1795667103, UTC)
+    assert rec.wait_seconds == pytest.approx(2.894)
+    # the engine saw the AMI connection drop: that moment wins
+    rec = rebuilt(LOST, went_away=1795667105.5)["1795667100.1"]
+    assert rec.ended_at == datetime.fromtimestamp(1795667105.5, UTC)
+
+
+def test_rebuilt_record_never_overrides_the_live_trackers(tmp_path: Path):
+    """The live tracker's final record is stamped by the Hangup event, after CCEND."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    db.upgrade(engine)
+    live = rebuilt(ANSWERED)["1795666998.7"]
+    live.flags, live.reason, live.as_of = [], "the live tracker's", live.as_of + 0.004
+    with engine.begin() as conn:
+        db.upsert_calls(conn, [live])
+    for _ in range(2):  # replays change nothing
+        with engine.begin() as conn:
+            db.upsert_calls(conn, list(rebuilt(ANSWERED).values()))
+    assert db.get_call(engine, "1795666998.7").reason == "the live tracker's"
+    # a partial row stored before an outage is completed by the rebuilt record
+    partial = CallRecord("1795667038.3", route="trunk:tax12366", as_of=1795667038.9)
+    with engine.begin() as conn:
+        db.upsert_calls(conn, [partial])
+        db.upsert_calls(conn, list(rebuilt(TRUNK).values()))
+    assert db.get_call(engine, "1795667038.3").outcome is Outcome.TRANSFERRED
+    engine.dispose()
+
+
+def test_read_queue_log_seeks_by_time(tmp_path: Path):
+    lines = [f"{t}|{t}.1|NONE|NONE|CCIN|{t}.5|12345|1|n" for t in range(1000, 6000)]
+    path = tmp_path / "queue_log"
+    path.write_text("\n".join(lines) + "\n1|torn", encoding="utf-8")
+    qlog = read_queue_log(path, since=5500)
+    assert sorted(qlog.calls) == [f"{t}.1" for t in range(5500, 6000)]
+    assert read_queue_log(tmp_path / "missing", 0).calls == {}
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_garbage_lines_never_raise(text: str):
+    qlog = parse_queue_log(text + "\n" + ANSWERED)
+    for f in qlog.calls.values():
+        facts_events(f)
+    rebuild(qlog.calls.values(), lambda: DIRECTORY, qlog)
+
+
+class FakeAmi:
+    def __init__(self, channels: list[dict]):
+        self.channels = channels
+
+    async def action_list(self, fields, *, complete_event, timeout=None):
+        assert fields["Action"] == "CoreShowChannels"
+        return {"Response": "Success"}, [{"Event": "CoreShowChannel", **c} for c in self.channels]
+
+
+def test_resync_adopts_live_ends_dead_and_rebuilds(tmp_path: Path):
+    qlog = tmp_path / "queue_log"
+    live_call = """\
+1795667200|1795667200.4|NONE|NONE|CCIN|1795667200.400|12393|13900000001|孙八
+1795667200|1795667200.4|NONE|NONE|CCROUTE|1795667200.405|queue|q-medins|0|12393|0||
+1795667200|1795667200.4|NONE|NONE|CCQUEUE|1795667200.406|q-medins
+"""
+    qlog.write_text(ANSWERED + live_call, encoding="utf-8")
+    out: list[CallRecord] = []
+    tracker = CallTracker(lambda: DIRECTORY, out.append)
+    # a call the tracker followed before Asterisk went away
+    tracker.handle({"Event": "Newchannel", "Uniqueid": "1795667150.0", "Linkedid": "1795667150.0",
+                    "Context": "from-carrier", "Exten": "12345", "CallerIDNum": "1",
+                    "CallerIDName": "x", "Channel": "PJSIP/carrier-1",
+                    "Timestamp": "1795667150.0"})
+    rec = Reconciler(tracker, lambda: DIRECTORY, out.append, qlog, lookback=1e10)
+    rec.went_away = 1795667160.0
+    ami = FakeAmi([
+        {"Uniqueid": "1795667200.4", "Linkedid": "1795667200.4", "Channel": "PJSIP/carrier-2"},
+        {"Uniqueid": "1795667200.9", "Linkedid": "1795667200.4", "Channel": "PJSIP/8301-3"},
+    ])
+    rep = asyncio.run(rec.resync(ami))
+    assert (rep.adopted, rep.ended, rep.lost, rep.rebuilt, rep.error) == (1, 1, 1, 1, None)
+    finals = {r.linkedid: r for r in out if r.outcome is not None}
+    assert finals["1795667150.0"].outcome is Outcome.FAILED
+    assert finals["1795667150.0"].ended_at == datetime.fromtimestamp(1795667160.0, UTC)
+    assert finals["1795666998.7"].outcome is Outcome.ANSWERED
+    assert tracker.tracked("1795667200.4")
+    # the adopted call goes on with the live events, and ends with its last channel
+    for ev in (
+        {"Event": "AgentConnect", "Uniqueid": "1795667200.4", "Linkedid": "1795667200.4",
+         "MemberName": "E-medins1", "Timestamp": "1795667203.0"},
+        {"Event": "Hangup", "Uniqueid": "1795667200.9", "Linkedid": "1795667200.4",
+         "Cause": "16", "Timestamp": "1795667209.0"},
+        {"Event": "Hangup", "Uniqueid": "1795667200.4", "Linkedid": "1795667200.4",
+         "Cause": "16", "Timestamp": "1795667209.1"},
+    ):
+        tracker.handle(ev)
+    done = [r for r in out if r.linkedid == "1795667200.4"][-1]
+    assert done.outcome is Outcome.ANSWERED and done.seat == "E-medins1"
+    assert done.talk_seconds == pytest.approx(6.1) and "reconciled" in done.flags
+    # a second resync finds nothing left to do
+    rep = asyncio.run(rec.resync(FakeAmi([])))
+    assert (rep.adopted, rep.rebuilt) == (0, 0)
+
+
+def test_the_dialplan_writes_every_fact_the_reconciler_reads(tmp_path: Path):
+    """Template and parser agree: each CC line is written, with the fields in this order."""
+    from callcore.asterisk import render
+    from callcore.asterisk.runtime import Runtime
+    from callcore.instance import Instance
+    from config.loader import DEFAULT_PATH
+
+    inst = Instance(tmp_path / "home", DEFAULT_PATH)
+    dialplan = render.render(inst, Runtime(None, "/usr/sbin/asterisk")).files["extensions.conf"]
+    for fact, fields in {
+        "CCIN": "|${CC_DIALED}|${FILTER(",
+        "CCROUTE": "|${CC_KIND}|${CC_QUEUE}|${CC_PRIO}|${CC_HOTLINE}|${CC_FALLBACK}|${CC_FLAGS}"
+                   "|${CC_TRUNK})",
+        "CCQUEUE": "|${CC_QUEUE})",
+        "CCQEXIT": "|${QUEUESTATUS})",
+        "CCTRUNK": "|${CC_TRUNK})",
+        "CCTRUNKANS": ")",
+        "CCTRUNKEND": "|${DIALSTATUS})",
+        "CCEND": "|${HANGUPCAUSE})",
+    }.items():
+        line = f"NONE,{fact},${{STRFTIME(,,%s.%3q)}}{fields}"
+        assert line in dialplan, fact
+    assert dialplan.rstrip().count("|${CALLERID(name)})") == 1  # the name, last on CCIN
+    # every inbound path logs its entry and pushes the hangup handler that writes CCEND
+    assert dialplan.count("Gosub(cc-log,in,1)") == 2
+    assert "U(cc-log-trunkans)" in dialplan
