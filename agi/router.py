@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
-from config.directory import Directory, clean
+from config.directory import Directory, clean, national
 from config.schema import Hotline, Mode, SiteConfig
 from queues import priority
 
@@ -115,7 +115,8 @@ def decide(
 ) -> Route:
     """Where the call goes. A registered enterprise (一企来) gets priority, and a call that
     would reach the general seats goes to the enterprise zone instead (a kept number's
-    call stays with its experts); `first_contact` rings the caller's previous seat first."""
+    call stays with its experts); `first_contact` rings the caller's previous seat first.
+    `enterprise_numbers` are compared as `config.directory.national` numbers."""
     cfg = directory.cfg
     h = directory.lookup(dialed)
     if h is None:
@@ -129,7 +130,10 @@ def decide(
                 flags=route.flags | {Flag.OUTSIDE_TRANSITION},
                 reason=f"cancelled {h.number} outside its transition window: general seats",
             )
-    if route.kind is Kind.QUEUE and clean(caller).lstrip("+") in enterprise_numbers:
+    registered = national(caller, cfg.site.area_code) in enterprise_numbers or (
+        clean(caller).lstrip("+") in enterprise_numbers
+    )
+    if route.kind is Kind.QUEUE and registered:
         zone = cfg.enterprise_zone
         general = cfg.zone(cfg.general_zone).queue
         if zone is not None and route.queue == general:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from callcore.store.kinds import clean_kind, upsert_any
 from callcore.store.models import EnterpriseContact
-from config.directory import clean
+from config.directory import national
 
 
 class EnterpriseError(ValueError):
@@ -34,8 +34,9 @@ class EnterpriseRecord:
 
 
 def normalize(number: str) -> str:
-    """A register number as routing compares it: digits only, no leading +."""
-    digits = clean(number).lstrip("+")
+    """A register number as routing compares it: the national number (+86 515 8800 1234,
+    0515-88001234 -> 51588001234); a local number gets the area code when it is read."""
+    digits = national(number)
     if not (3 <= len(digits) <= 20) or not digits.isdigit():
         raise EnterpriseError(f"not a phone number: {number!r}")
     return digits

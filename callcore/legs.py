@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from callcore.records import clean_text
 from config.schema import SiteConfig
+from seats.membership import SeatLookup
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class LegTracker:
         self._emit = emit
         self._calls: dict[str, _Call] = {}  # caller channel uniqueid -> call
         self._consults: OrderedDict[str, _Consult] = OrderedDict()  # seat channel uid
+        self._lookup = SeatLookup()
         self.events = 0
 
     def legs(self, linkedid: str) -> list[LegRecord]:
@@ -132,7 +134,7 @@ class LegTracker:
         m = _SEAT_CHANNEL.match(channel or "")
         if m is None:
             return ""
-        seat = next((s for s in self._config().seats if s.extension == m.group(1)), None)
+        seat = self._lookup.by_extension(self._config(), m.group(1))
         return seat.id if seat is not None else ""
 
     def _put(self, call: _Call, leg: LegRecord, ev: dict) -> LegRecord:
@@ -228,9 +230,9 @@ class LegTracker:
         channel pair an AMI Atxfer dials (known by its name without ;1/;2)."""
         consult = _Consult(ev.get("Seat", ""), _where(ev), _at(ev), ev.get("Via", ""))
         self._consults[ev.get("Uniqueid", "")] = consult
-        base = local_base(ev.get("Channel", ""))
-        if base:
-            self._consults[base] = consult
+        for key in (local_base(ev.get("Channel", "")), ev.get("Consulting", "")):
+            if key:  # Atxfer's Local pair, and the seat channel that asked (API, CLI)
+                self._consults[key] = consult
         while len(self._consults) > _CONSULT_MEMORY:
             self._consults.popitem(last=False)
 
@@ -303,8 +305,10 @@ class LegTracker:
         if call is None:
             return
         transferer = ev.get("OrigTransfererChannel", "")
-        consult = self._consults.get(ev.get("SecondTransfererUniqueid", "")) or self._consults.get(
-            local_base(ev.get("TransferTargetChannel", ""))
+        consult = (
+            self._consults.get(ev.get("SecondTransfererUniqueid", ""))
+            or self._consults.get(local_base(ev.get("TransferTargetChannel", "")))
+            or self._consults.get(transferer)
         )
         target = consult.target if consult else ev.get("SecondTransfererExten", "")
         answered_by = consult.answered_by if consult else ""

@@ -14,7 +14,7 @@ newer `as_of`, so registration replays never undo it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -90,7 +90,7 @@ class RequestRecord:
         return out
 
 
-def registration(rec: CallRecord, seat_ids: set[str] | frozenset[str]) -> RequestRecord | None:
+def registration(rec: CallRecord, seat_ids: Container[str]) -> RequestRecord | None:
     """The request a call registers: when a seat of 12345 (not the sub-centre) answered it."""
     if rec.answered_at is None or rec.seat not in seat_ids:
         return None

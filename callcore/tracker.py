@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from agi.router import Kind, decide
 from callcore.records import CallRecord, Outcome, clean_text, from_epoch
-from config.directory import Directory
+from config.directory import Directory, national
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,10 @@ class CallTracker:
         kind = ev.get("UserEvent", "")
         if kind == "CallcoreTransfer" and (call is None or ev.get("Uniqueid") != call.caller_uid):
             # a seat's consultation (its own call, or the Local pair of an AMI Atxfer)
-            self._consults[ev.get("Uniqueid", "")] = _transfer_target(ev)
-            self._consults[ev.get("Channel", "").rsplit(";", 1)[0]] = _transfer_target(ev)
+            for key in (ev.get("Uniqueid", ""), ev.get("Channel", "").rsplit(";", 1)[0],
+                        ev.get("Consulting", "")):  # fmt: skip
+                if key:
+                    self._consults[key] = _transfer_target(ev)
             while len(self._consults) > 4000:
                 self._consults.popitem(last=False)
             return
@@ -228,7 +230,12 @@ class CallTracker:
         """Why the call went where it went: the router's own words when it agrees."""
         tz = ZoneInfo(directory.cfg.site.timezone)
         day = rec.entered_at.astimezone(tz).date() if rec.entered_at else date.today()
-        registered = frozenset({rec.caller_number}) if "enterprise" in rec.flags else frozenset()
+        area = directory.cfg.site.area_code
+        registered = (
+            frozenset({national(rec.caller_number, area)})
+            if "enterprise" in rec.flags
+            else frozenset()
+        )
         expected = decide(directory, rec.dialed_number, rec.caller_number, day, registered)
         how = "static dialplan (FastAGI unavailable)" if rec.fallback else "FastAGI"
         if "transferred_in" in rec.flags:
@@ -333,6 +340,7 @@ class CallTracker:
         target = (
             self._consults.get(ev.get("SecondTransfererUniqueid", ""))
             or self._consults.get(ev.get("TransferTargetChannel", "").rsplit(";", 1)[0])
+            or self._consults.get(ev.get("OrigTransfererChannel", "") or "-")
             or ev.get("SecondTransfereeChannel", ev.get("DestType", ""))
         )
         call.record.transfer_target = clean_text(target, 64)

@@ -24,6 +24,25 @@ def clean(dialed: str) -> str:
     return text if text.isdigit() else ""
 
 
+def national(number: str, area_code: str = "") -> str:
+    """A caller's number as one key however the carrier presents it: the national
+    significant number (+8613800000000, 008613800000000 -> 13800000000; 0515 88001234,
+    +86 515 88001234 -> 51588001234; a local 88001234 gets the site's area code)."""
+    text = clean(number)
+    if text.startswith("+86"):
+        text = text[3:]
+    elif text.startswith("0086"):
+        text = text[4:]
+    elif text.startswith("86") and len(text) == 13 and text[2] == "1":
+        text = text[2:]  # a mobile number with the country code but no +
+    text = text.lstrip("+")
+    if text.startswith("0"):
+        return text[1:]
+    if area_code and 7 <= len(text) <= 8 and text[0] not in "01":
+        return area_code.lstrip("0") + text
+    return text
+
+
 class Directory:
     def __init__(self, cfg: SiteConfig):
         self.cfg = cfg

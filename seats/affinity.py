@@ -20,15 +20,16 @@ from sqlalchemy import Engine, select
 from callcore.records import CallRecord
 from callcore.requests import OPEN, RequestRecord, Status
 from callcore.store.models import Call, Request
-from config.directory import clean
+from config.directory import national
 from config.schema import SiteConfig
+from seats.membership import SeatLookup
 
 _PER_CALLER = 5  # conversations remembered per caller (newest first)
 
 
-def caller_key(number: str) -> str:
-    """Caller numbers as both the carrier's caller ID and the routing request give them."""
-    return clean(number).lstrip("+")
+def caller_key(number: str, area_code: str = "") -> str:
+    """One key per caller, however the carrier presents the number (+86…, 0515…, …)."""
+    return national(number, area_code)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class FirstContactIndex:
         self._by_caller: dict[str, list[Contact]] = {}
         self._by_request: dict[str, Contact] = {}
         self._lock = threading.Lock()
+        self._lookup = SeatLookup()
 
     def __len__(self) -> int:
         return len(self._by_caller)
@@ -76,11 +78,11 @@ class FirstContactIndex:
         """A call record: once a seat of the floor answered, the caller is theirs (首接)."""
         if rec.answered_at is None or not rec.caller_number:
             return
-        if self._config().seat(rec.seat) is None:  # the sub-centre, or no seat
+        if self._lookup.by_id(self._config(), rec.seat) is None:  # the sub-centre, or none
             return
         with self._lock:
             self._add(
-                caller_key(rec.caller_number),
+                caller_key(rec.caller_number, self._config().site.area_code),
                 Contact(rec.seat, rec.answered_at.timestamp(), rec.linkedid),
             )
 
@@ -95,7 +97,7 @@ class FirstContactIndex:
         with self._lock:
             cfg = self._config()
             for caller, seat, answered_at, request_id, status in rows:
-                if cfg.seat(seat) is None or not caller:
+                if self._lookup.by_id(cfg, seat) is None or not caller:
                     continue
                 is_open = status is None or Status(status) in OPEN
                 held = self._by_request.get(request_id)
@@ -103,7 +105,7 @@ class FirstContactIndex:
                     held.open = is_open
                 else:
                     self._add(
-                        caller_key(caller),
+                        caller_key(caller, cfg.site.area_code),
                         Contact(seat, answered_at.timestamp(), request_id, is_open),
                     )
             self._prune()
@@ -121,7 +123,7 @@ class FirstContactIndex:
             return None
         cutoff = self._clock() - window
         with self._lock:
-            for c in self._by_caller.get(caller_key(caller), ()):
+            for c in self._by_caller.get(caller_key(caller, self._config().site.area_code), ()):
                 if c.answered_at < cutoff:
                     return None
                 if c.open:

@@ -1,4 +1,5 @@
-"""A seat logging in and out of its zone queues through AMI.
+"""A seat logging in to its zone queues through AMI (`seats.sessions` builds on it; logging
+out reads the queues the seat is really in, see `SeatSessions.logout`).
 
 Members are added as dynamic, persistent members (Asterisk keeps them in its astdb across
 restarts without callcore), named by seat id so that every queue event and queue_log line
@@ -41,15 +42,3 @@ async def login(ami: Ami, cfg: SiteConfig, seat: Seat, paused: bool = False) -> 
         joined.append(m.queue)
     return joined
 
-
-async def logout(ami: Ami, cfg: SiteConfig, seat: Seat) -> list[str]:
-    left = []
-    for m in memberships(cfg, seat):
-        try:
-            await ami.action({"Action": "QueueRemove", "Queue": m.queue, "Interface": m.interface})
-        except AmiError as exc:
-            if "Not there" in (exc.response or {}).get("Message", ""):
-                continue
-            raise
-        left.append(m.queue)
-    return left

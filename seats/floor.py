@@ -23,11 +23,13 @@ from agi.server import Handler
 from callcore import enterprises, requests
 from callcore.legs import LegTracker
 from callcore.records import CallRecord
+from config.directory import national
 from config.schema import SiteConfig
 from seats import transfers
 from seats.affinity import FirstContactIndex, recent_contacts
 from seats.features import make_agent_handler
 from seats.history import last_changes
+from seats.membership import SeatLookup
 from seats.sessions import Ami, SeatSessions, queue_members
 from seats.states import SeatBoard, SeatChange, SeatState
 
@@ -58,7 +60,10 @@ class SeatFloor:
         self.index = FirstContactIndex(config)
         self.legs = LegTracker(config, submit)
         self._registered: OrderedDict[str, None] = OrderedDict()
+        self._lookup = SeatLookup()
         self._store_enterprises: frozenset[str] = frozenset()
+        self._numbers: frozenset[str] = frozenset()
+        self._numbers_for: tuple[int, frozenset[str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._resyncing: asyncio.Lock = asyncio.Lock()
 
@@ -88,8 +93,7 @@ class SeatFloor:
         self.index.on_record(rec)
         if rec.linkedid in self._registered:
             return
-        seat_ids = {s.id for s in self._config().seats}
-        req = requests.registration(rec, seat_ids)
+        req = requests.registration(rec, self._lookup.ids(self._config()))
         if req is None:
             return
         self._registered[rec.linkedid] = None
@@ -146,7 +150,14 @@ class SeatFloor:
         return FirstContact(seat.id, f"PJSIP/{seat.extension}", cfg.first_contact.ring_seconds)
 
     def enterprise_numbers(self) -> frozenset[str]:
-        return frozenset(e.number for e in self._config().enterprises) | self._store_enterprises
+        """The register (config and store) as national numbers, as `decide` compares them."""
+        cfg = self._config()
+        if self._numbers_for != (id(cfg), self._store_enterprises):
+            area = cfg.site.area_code
+            every = {e.number for e in cfg.enterprises} | self._store_enterprises
+            self._numbers = frozenset(national(n, area) for n in every)
+            self._numbers_for = (id(cfg), self._store_enterprises)
+        return self._numbers
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:

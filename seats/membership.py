@@ -8,6 +8,7 @@ skilled general seats to every general seat without ever leaving the queue.
 
 from __future__ import annotations
 
+from collections.abc import KeysView
 from dataclasses import dataclass
 
 from config.schema import Role, Seat, SiteConfig, ZoneKind
@@ -44,3 +45,34 @@ def memberships(cfg: SiteConfig, seat: Seat) -> list[Membership]:
 def seat_by_interface(cfg: SiteConfig, iface: str) -> Seat | None:
     ext = iface.split("/", 1)[-1]
     return next((s for s in cfg.seats if s.extension == ext), None)
+
+
+class SeatLookup:
+    """Seats by id and by extension, rebuilt only when the config object changes.
+
+    The AMI consumer looks a seat up on nearly every queue event; a scan of a thousand
+    seats each time would be most of its work.
+    """
+
+    def __init__(self) -> None:
+        self._for: int | None = None
+        self._by_id: dict[str, Seat] = {}
+        self._by_ext: dict[str, Seat] = {}
+
+    def _index(self, cfg: SiteConfig) -> None:
+        if self._for != id(cfg):
+            self._by_id = {s.id: s for s in cfg.seats}
+            self._by_ext = {s.extension: s for s in cfg.seats}
+            self._for = id(cfg)
+
+    def by_id(self, cfg: SiteConfig, seat_id: str) -> Seat | None:
+        self._index(cfg)
+        return self._by_id.get(seat_id)
+
+    def by_extension(self, cfg: SiteConfig, extension: str) -> Seat | None:
+        self._index(cfg)
+        return self._by_ext.get(extension)
+
+    def ids(self, cfg: SiteConfig) -> KeysView[str]:
+        self._index(cfg)
+        return self._by_id.keys()

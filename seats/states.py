@@ -25,6 +25,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
 from config.schema import Seat, SiteConfig
+from seats.membership import SeatLookup
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class _Facts:
     call_queue: str = ""  # queue of the queue call in progress (wrap-up follows it)
     linkedid: str = ""
     channel: str = ""
+    call_at: float = 0.0  # when an event last named the call
     state: SeatState = SeatState.LOGGED_OFF
     shown_reason: str = ""
     zone: str = ""
@@ -200,17 +202,18 @@ class SeatBoard:
         self._schedule = schedule
         self._clock = clock
         self._facts: dict[str, _Facts] = {}
+        self._lookup = SeatLookup()
         self.events = 0
 
     # -- lookups -------------------------------------------------------------------------
     def _seat_for(self, ev: dict) -> Seat | None:
         cfg = self._config()
         name = ev.get("MemberName") or ev.get("Name") or ""
-        seat = cfg.seat(name) if name else None
+        seat = self._lookup.by_id(cfg, name) if name else None
         if seat is None:
             iface = ev.get("Interface") or ev.get("Location") or ev.get("StateInterface") or ""
             ext = iface.split("/", 1)[-1] if iface.startswith("PJSIP/") else ""
-            seat = next((s for s in cfg.seats if s.extension == ext), None) if ext else None
+            seat = self._lookup.by_extension(cfg, ext) if ext else None
         return seat
 
     def _facts_of(self, seat: Seat) -> _Facts:
@@ -220,7 +223,7 @@ class SeatBoard:
         return f
 
     def status(self, seat_id: str) -> SeatStatus | None:
-        seat = self._config().seat(seat_id)
+        seat = self._lookup.by_id(self._config(), seat_id)
         if seat is None:
             return None
         f = self._facts.get(seat_id) or _Facts(zone=seat.zone)
@@ -307,10 +310,12 @@ class SeatBoard:
     def _on_AgentCalled(self, f: _Facts, ev: dict) -> None:
         f.linkedid = ev.get("Linkedid", "") or f.linkedid
         f.channel = ev.get("DestChannel", "") or f.channel
+        f.call_at = _ts(ev)
 
     def _on_AgentConnect(self, f: _Facts, ev: dict) -> None:
         f.linkedid = ev.get("Linkedid", "") or f.linkedid
         f.channel = ev.get("DestChannel", "") or f.channel
+        f.call_at = _ts(ev)
         f.call_queue = ev.get("Queue", "")
         f.wrap_until = 0.0
 
@@ -372,8 +377,8 @@ class SeatBoard:
                 f.last = replace(last, linkedid=f.linkedid, as_of=max(now, last.as_of))
                 self._emit(f.last)
             return
-        if state not in _CALL_STATES:
-            f.linkedid, f.channel = "", ""
+        if state not in _CALL_STATES and f.state in _CALL_STATES and f.call_at < now:
+            f.linkedid, f.channel = "", ""  # that call is over (not one this event names)
         hint, until = f.hint
         if not source:
             # an operation changes membership and pauses, not calls: a call state that comes

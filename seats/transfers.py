@@ -125,10 +125,12 @@ async def transfer(
 async def mark_via(ami: Ami, seat_chan: str, via: str) -> None:
     """Say on the channels how this transfer was asked for, so the dialplan's own transfer
     event carries it (`Via:`): on the caller (a blind transfer moves it) and, inherited,
-    on the consultation an attended transfer makes from the seat's channel."""
-    await ami.action(
-        {"Action": "Setvar", "Channel": seat_chan, "Variable": "__CC_XFER_VIA", "Value": via}
-    )
+    on the consultation an attended transfer makes from the seat's channel, with the seat
+    channel it belongs to (Asterisk may optimise the consultation's Local pair away)."""
+    for var, value in (("__CC_XFER_VIA", via), ("__CC_XFER_SEAT_CHANNEL", seat_chan)):
+        await ami.action(
+            {"Action": "Setvar", "Channel": seat_chan, "Variable": var, "Value": value}
+        )
     peer = await ami.action({"Action": "Getvar", "Channel": seat_chan, "Variable": "BRIDGEPEER"})
     caller = str(peer.get("Value") or "")
     if caller and "," not in caller:

@@ -72,7 +72,7 @@ async def seat_session(req: ApiRequest) -> SeatStateOut:
     body: SessionIn = req.body
     s = floor.sessions
     try:
-        queues: list[str] = Field(default_factory=list)
+        queues: list[str] = []
         reason = ""
         if body.action == "login":
             queues = await s.login(seat, source="api")

@@ -65,7 +65,9 @@ class ApiServices:
                 "events": ami.stats.events,
             }
         agi = self.agi
-        if agi is None:
+        if agi is None and ami is None:
+            parts["fastagi"] = {"status": "absent"}  # an API-only process (callcore api)
+        elif agi is None:
             parts["fastagi"] = {
                 "status": "off" if not self.agi_expected else "down",
                 "note": "calls are routed by the static dialplan",

@@ -23,9 +23,11 @@ from callcore.sim.sipp import Behaviour
 from callcore.sim.site import SimSite
 from config.loader import DEFAULT_PATH
 
-# Everything this session binds lies in [BASE-2000, BASE+3000): two sessions with bases
-# 5000 apart (CALLCORE_E2E_BASE) run side by side, and apart from a demo on the defaults.
-BASE = int(os.environ.get("CALLCORE_E2E_BASE", "35000"))
+# Everything this session binds lies in [BASE-2000, BASE+3000), and a load-harness run in
+# [BASE+3000, BASE+8000): sessions with bases 10000 apart run side by side (pytest-xdist
+# workers, or engineers setting CALLCORE_E2E_BASE), apart from a demo on the defaults.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+BASE = int(os.environ.get("CALLCORE_E2E_BASE", "30000")) + 10000 * _WORKER
 PORTS = {
     "sip_port": BASE + 60,
     "ami_port": BASE + 38,

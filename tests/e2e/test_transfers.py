@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest
 
 SEAT = "G03"  # the general seat that transfers (the only one taking 12345 calls meanwhile)
 LONG = Behaviour("long-talk", ring_ms=400, talk_ms=30000)  # stays on the line for the API
+# the hrss expert for attended transfers: stays on the consultation until it is completed
+EXPERT = Behaviour("expert-on-the-line", ring_ms=1000, talk_ms=9000)
 NO_ANSWER = Behaviour("subcentre-noanswer", answer=False)
 
 
@@ -45,10 +47,20 @@ def api_url(site: SimSite, path: str) -> str:
     return f"http://{site.cfg.pbx.bind}:{site.cfg.pbx.api_port}{path}"
 
 
+def patient_expert(site: SimSite):  # type: ignore[no-untyped-def]
+    """The hrss expert's softphone, for a while, talks long enough to be transferred to."""
+    return floor.acting(
+        site,
+        "E-hrss1",
+        lambda port: floor.seat_actions.start_seat_behaviour(site.workdir, "expert", port, EXPERT),
+    )
+
+
 async def softphone_transfer(site: SimSite, target: str, attended: bool, name: str):  # type: ignore[no-untyped-def]
     async with (
         floor.only(site, ["q-general"], [SEAT]),
         floor.acting(site, SEAT, floor.transferring(site, SEAT, target, attended)),
+        patient_expert(site),
     ):
         [placed] = await floor.place(site, ["12345"], name=name)
     return placed
@@ -72,6 +84,23 @@ async def test_transfer_to_an_expert_zone_by_softphone(site: SimSite, attended: 
     assert chain[1]["ended_at"] == rec.ended_at
 
 
+async def test_a_transfer_to_nowhere_leaves_the_caller_with_the_seat(site: SimSite):
+    async with (
+        floor.only(site, ["q-general"], [SEAT]),
+        floor.acting(site, SEAT, floor.transferring(site, SEAT, "110")) as phone,
+    ):
+        [p] = await floor.place(site, ["12345"], talk_ms=6000, name="xfer-nowhere")
+    assert any(line[0] == "TRANSFER_FAILED" for line in phone.lines())
+    rec = p.record
+    assert p.result.outcome == "answered" and p.result.end_tick is not None
+    assert rec.outcome is Outcome.ANSWERED and rec.seat == SEAT and rec.transfer_target == ""
+    assert rec.talk_seconds is not None and rec.talk_seconds > 5  # the caller hung up, not us
+    chain = await floor.finished_legs(site, rec.linkedid, 1)
+    assert [leg(chain, i) for i in range(len(chain))] == [
+        ("queue", "q-general", "", "", SEAT, "answered")
+    ]
+
+
 async def seat_token(site: SimSite, seat_id: str) -> str:
     return await cli(site, "token", "add", "--role", "seat", "--name", seat_id, "--seat", seat_id)
 
@@ -87,6 +116,7 @@ async def test_transfer_to_an_expert_zone_by_api(site: SimSite):
         aiohttp.ClientSession() as http,
         floor.only(site, ["q-general"], [SEAT]),
         floor.acting(site, SEAT, start),
+        patient_expert(site),
     ):
         for caller, mode in zip(callers, ("blind", "attended"), strict=True):
             call = asyncio.create_task(
@@ -146,6 +176,7 @@ async def test_transfer_to_12366_unanswered_comes_back_ahead_of_the_queue(site: 
     await site.stop_subcentre()
     await site.start_subcentre(NO_ANSWER)  # reachable (answers OPTIONS), never answers calls
     try:
+        await site.wait_trunk("tax12366", True)  # so it rings out (not refused at once)
         async with (
             floor.only(site, ["q-general"], [SEAT]),
             floor.acting(site, SEAT, floor.transferring(site, SEAT, "12366")),
@@ -185,7 +216,9 @@ async def test_transfer_to_12366_unanswered_comes_back_ahead_of_the_queue(site: 
     assert "transfer_returned" in rec.flags and "ahead of others" in rec.reason
     chain = await floor.finished_legs(site, rec.linkedid, 3)
     assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
-    assert leg(chain, 1) == ("blind", "trunk:tax12366", SEAT, "softphone", "", "unanswered")
+    # rang out (unanswered), or refused at once if a qualify had just marked it unreachable
+    assert leg(chain, 1)[:5] == ("blind", "trunk:tax12366", SEAT, "softphone", "")
+    assert chain[1]["outcome"] in ("unanswered", "failed")
     assert leg(chain, 2)[:2] == ("returned", "q-general") and chain[2]["seat"] == "G07"
     back = chain[2]["started_at"]
     for p in placed:
