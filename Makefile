@@ -26,7 +26,7 @@ demo: services
 	$(BIN)/callcore demo
 
 test: services
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: deps
 	$(BIN)/ruff check .

@@ -443,7 +443,7 @@ class Reconciler:
             live = _live_calls(chans)
             rep.live_calls = len(live)
             self._end_dead(qlog, live, rep)
-            self._adopt(qlog, live, rep)
+            self._adopt(qlog, live, rep, _callers(chans, self._trunk_prefixes()))
             await self._rebuild(qlog, live, rep)
         except Exception as exc:  # never leave the consumer held or the engine down
             rep.error = f"{type(exc).__name__}: {exc}"
@@ -482,13 +482,28 @@ class Reconciler:
                 rep.lost += 1
             rep.ended += 1
 
-    def _adopt(self, qlog: QueueLog, live: dict[str, dict[str, str]], rep: ResyncReport) -> None:
+    def _trunk_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"PJSIP/{t.id}-" for t in self.directory().cfg.trunks)
+
+    def _adopt(self, qlog: QueueLog, live: dict[str, dict[str, str]], rep: ResyncReport,
+               callers: dict[str, Message]) -> None:
         for lid, chans in live.items():
             if self.tracker.tracked(lid) or self.tracker.has_ended(lid):
                 continue
             f = qlog.calls.get(lid)
             if f is None:
-                continue  # not a citizen's call (seat to seat), or older than the window
+                caller = callers.get(lid)
+                if caller is None:
+                    continue  # not a citizen's call (seat to seat), or older than the window
+                # A call that came in while we logged in: Asterisk's logger has not written
+                # its first queue_log line yet. Start it from the live channel; its route and
+                # everything after arrive as events queued behind this resync.
+                self.tracker.handle(_newchannel_from(caller))
+                if self.tracker.tracked(lid):
+                    self.tracker.mark(lid, _FLAG)
+                    self.tracker.attach_channels(lid, set(chans))
+                    rep.adopted += 1
+                continue
             prefix = f"PJSIP/{f.trunk}-" if f.trunk else "\0"
             trunk_uid = next((u for u, name in chans.items() if name.startswith(prefix)), "")
             for ev in facts_events(f, hangup=False, trunk_uid=trunk_uid):
@@ -530,6 +545,35 @@ class Reconciler:
             self._rebuilt[rec.linkedid] = None
         while len(self._rebuilt) > 50_000:
             self._rebuilt.popitem(last=False)
+
+
+def _callers(chans: list[Message], trunk_prefixes: tuple[str, ...]) -> dict[str, Message]:
+    """The inbound (carrier or sub-centre trunk) channel of each live call, by Linkedid."""
+    return {
+        ch.get("Linkedid", ""): ch
+        for ch in chans
+        if ch.get("Event") == "CoreShowChannel"
+        and ch.get("Uniqueid") == ch.get("Linkedid")
+        and str(ch.get("Channel", "")).startswith(trunk_prefixes)
+    }
+
+
+def _newchannel_from(ch: Message) -> Message:
+    """A Newchannel event standing for a live caller channel (CoreShowChannel entry)."""
+    up = 0  # Duration is HH:MM:SS
+    for part in str(ch.get("Duration") or "").split(":"):
+        up = up * 60 + (int(part) if part.isdigit() else 0)
+    return {
+        "Event": "Newchannel",
+        "Channel": ch.get("Channel", ""),
+        "Uniqueid": ch.get("Uniqueid", ""),
+        "Linkedid": ch.get("Linkedid", ""),
+        "Context": "from-carrier",
+        "Exten": "",  # the route event that follows carries the dialed number
+        "CallerIDNum": ch.get("CallerIDNum", ""),
+        "CallerIDName": ch.get("CallerIDName", ""),
+        "Timestamp": _stamp(time.time() - up),
+    }
 
 
 def _live_calls(chans: list[Message]) -> dict[str, dict[str, str]]:

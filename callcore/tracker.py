@@ -208,6 +208,8 @@ class CallTracker:
         queue = clean_text(ev.get("Route", ""), 64)
         trunk = clean_text(ev.get("Trunk", ""), 32)
         rec.route = f"trunk:{trunk}" if kind == Kind.TRUNK and trunk else queue
+        if not rec.dialed_number:  # a call adopted from a live channel after an outage
+            rec.dialed_number = clean_text(ev.get("Dialed", ""), 64)
         rec.fallback = ev.get("Fallback") == "1"
         try:
             rec.priority = int(ev.get("Prio") or 0)

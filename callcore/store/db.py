@@ -121,12 +121,8 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(target: str | URL | Engine, revision: str = "heads") -> None:
-    """Bring the schema up to `revision`; a no-op when it is already there.
-
-    "heads": revisions written in parallel (one per feature, each on 0001) all apply
-    until they are chained.
-    """
+def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
+    """Bring the schema up to `revision`; a no-op when it is already there."""
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
         with engine.begin() as conn:

@@ -261,7 +261,7 @@ class SubcentreCall(Base):
     __table_args__ = (Index("ix_subcentre_calls_started_at", "started_at"),)
 
 
-# -- supervisor actions (migration 0002_audit) ----------------------------------------------
+# -- supervisor actions (migration 0003_audit) ----------------------------------------------
 
 AUDIT_RESULTS = ("ok", "error")
 

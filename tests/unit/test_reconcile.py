@@ -194,6 +194,38 @@ def test_resync_adopts_live_ends_dead_and_rebuilds(tmp_path: Path):
     assert (rep.adopted, rep.rebuilt) == (0, 0)
 
 
+def test_a_call_arriving_during_the_login_is_adopted_from_its_live_channel(tmp_path: Path):
+    # Its Newchannel came before the login and Asterisk's logger has not written its first
+    # queue_log line yet: only the live channel tells of it; its route event comes next.
+    qlog = tmp_path / "queue_log"
+    qlog.write_text("", encoding="utf-8")
+    out: list[CallRecord] = []
+    tracker = CallTracker(lambda: DIRECTORY, out.append)
+    rec = Reconciler(tracker, lambda: DIRECTORY, out.append, qlog, lookback=1e10)
+    ami = FakeAmi([
+        {"Uniqueid": "1795667300.1", "Linkedid": "1795667300.1", "Channel": "PJSIP/carrier-7",
+         "CallerIDNum": "13900000077", "CallerIDName": "周九", "Duration": "00:00:01"},
+        {"Uniqueid": "1795667300.2", "Linkedid": "1795667300.2", "Channel": "PJSIP/8001-8"},
+    ])
+    rep = asyncio.run(rec.resync(ami))
+    assert rep.adopted == 1 and not tracker.tracked("1795667300.2")  # a seat's own call: no
+    base = {"Uniqueid": "1795667300.1", "Linkedid": "1795667300.1"}
+    for ev in (
+        {"Event": "UserEvent", "UserEvent": "CallcoreRoute", "Dialed": "12345", "Hotline": "12345",
+         "Kind": "queue", "Route": "q-general", "Prio": "0", "Fallback": "0", **base,
+         "Timestamp": "1795667300.5"},
+        {"Event": "QueueCallerJoin", "Queue": "q-general", **base, "Timestamp": "1795667300.6"},
+        {"Event": "AgentConnect", "MemberName": "G01", **base, "Timestamp": "1795667302.0"},
+        {"Event": "Hangup", "Cause": "16", **base, "Timestamp": "1795667305.0"},
+    ):
+        tracker.handle(ev)
+    done = [r for r in out if r.linkedid == "1795667300.1"][-1]
+    assert done.outcome is Outcome.ANSWERED and done.seat == "G01"
+    assert (done.caller_number, done.caller_name, done.dialed_number) == (
+        "13900000077", "周九", "12345")
+    assert done.hotline == "12345" and "reconciled" in done.flags
+
+
 def test_the_dialplan_writes_every_fact_the_reconciler_reads(tmp_path: Path):
     """Template and parser agree: each CC line is written, with the fields in this order."""
     from callcore.asterisk import render

@@ -1,17 +1,16 @@
 """audit: one row per supervisor action (who, what, target, when, result)
 
-Revision ID: 0002_audit
-Revises: 0001
-Create Date: 2025-01-02
+Revision ID: 0003_audit
+Revises: 0002_seats
+Create Date: 2026-11-26
 
-Written by hand and frozen (it does not import the models). The first revision's id is
-"0001" (its file is 0001_calls.py); the lead chains the parallel 0002 revisions.
+Written by hand and frozen (it does not import the models).
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0002_audit"
-down_revision = "0001"
+revision = "0003_audit"
+down_revision = "0002_seats"
 branch_labels = None
 depends_on = None
 
