@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
@@ -34,18 +34,22 @@ __all__ = [
     "AmiSession",
     "AmiStats",
     "AmiTimeout",
+    "Event",
     "Message",
+    "handles",
     "header_values",
     "parse_frame",
+    "wanted_events",
 ]
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, Any]
-"""An AMI event or response: header -> str, or list[str] when the header repeats; `_rx` is
-the `time.monotonic()` of its receipt."""
+Message = Mapping[str, Any]
+"""An AMI event (`Event`) or response (a dict): header -> str (a response's repeated header
+-> list[str]); `_rx` is the `time.monotonic()` of its receipt."""
 
 Fields = Mapping[str, str | Sequence[str]]
+F = TypeVar("F", bound=Callable[..., Any])
 
 TERMINATOR = b"\r\n\r\n"
 GREETING = b"Asterisk Call Manager/"
@@ -104,12 +108,12 @@ def parse_frame(frame: str) -> Message:
     return msg if len(msg) == len(lines) else _parse_lines(lines)
 
 
-def _parse_lines(lines: list[str]) -> Message:
+def _parse_lines(lines: list[str], bare_keys: bool = True) -> Message:
     msg: Message = {}
     for line in lines:
         key, sep, value = line.partition(": ")
         if not sep:
-            if not line.endswith(":"):
+            if not bare_keys or not line.endswith(":"):
                 continue  # greeting, body text or garbage: not a header
             key = line[:-1]
         if not key:
@@ -124,9 +128,90 @@ def _parse_lines(lines: list[str]) -> Message:
     return msg
 
 
+class Event(Mapping[str, Any]):
+    """An AMI event, its headers read on demand from the decoded frame.
+
+    Every handler looks at a handful of an event's twenty-odd headers, so building a dict
+    of all of them for every event was most of the read path's cost. `get` finds the
+    header in the frame text (C-speed `str.find`); iterating, `len` and equality parse the
+    whole frame once. A header sent twice answers with its first value (`header_values`
+    gives all of them; a header Asterisk never writes, `Key:` without its space, reads as
+    absent). Read-only, like every event.
+    """
+
+    __slots__ = ("_all", "_text", "rx")
+
+    def __init__(self, text: str, rx: float = 0.0):
+        self._text = "\r\n" + text + "\r\n"  # every header sits between two CRLFs
+        self._all: dict[str, Any] | None = None
+        self.rx = rx
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == "_rx":
+            return self.rx
+        needle = _NEEDLES.get(key)
+        if needle is None:
+            needle = _NEEDLES.setdefault(key, f"\r\n{key}: ")
+        text = self._text
+        i = text.find(needle)
+        if i < 0:
+            return default
+        i += len(needle)
+        return text[i : text.find("\r\n", i)]
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._all is None:
+            lines = self._text[2:-2].split("\r\n")
+            self._all = {**_parse_lines(lines, bare_keys=False), "_rx": self.rx}
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    def __repr__(self) -> str:
+        return f"Event({self._parsed()!r})"
+
+
+_NEEDLES: dict[str, str] = {}
+_MISSING = object()
+
+
+def handles(*names: str) -> Callable[[F], F]:
+    """Mark an AMI event handler with the events it wants; the engine routes only those."""
+
+    def mark(fn: F) -> F:
+        fn.ami_events = frozenset(names)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def wanted_events(handler: Callable[..., Any]) -> frozenset[str] | None:
+    """The events a handler wants: marked with `handles`, or the `_on_<Event>` methods of a
+    handler that dispatches on them; None for every event."""
+    marked = getattr(handler, "ami_events", None)
+    if marked is not None:
+        return marked
+    owner = getattr(handler, "__self__", None)
+    ons = frozenset(n[4:] for n in dir(type(owner)) if n.startswith("_on_")) if owner else None
+    return ons or None
+
+
 def header_values(msg: Message, key: str) -> list[str]:
     """A header as a list whether it came once, repeatedly or not at all (Output, ChanVariable)."""
-    value = msg.get(key)
+    value = (msg._parsed() if isinstance(msg, Event) else msg).get(key)
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -168,7 +253,11 @@ class AmiParser:
         out = []
         dropped = 0
         for raw in frames:
-            msg = parse_frame(raw.decode("utf-8", "replace"))
+            text = raw.decode("utf-8", "replace")
+            if text.startswith("Event: "):  # how Asterisk writes every event
+                out.append(Event(text, rx))
+                continue
+            msg = parse_frame(text)
             if "Event" in msg or "Response" in msg:
                 msg["_rx"] = rx
                 out.append(msg)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from agi.handlers import make_route_handler
 from agi.server import FastAgiServer
-from callcore.ami import AmiError, AmiSession, Message
+from callcore.ami import AmiError, AmiSession, Message, wanted_events
 from callcore.instance import Instance
 from callcore.reconcile import Reconciler
 from callcore.records import CallRecord
@@ -97,6 +97,8 @@ class Engine:
         # Live state in Redis, the HTTP API and supervisor actions (hooks onto the lists above).
         self.supervision = Supervision(self)
         self._consumer: asyncio.Task[None] | None = None
+        self._routes: dict[str, tuple[Callable[[Message], None], ...]] = {}
+        self._routed_for = -1
         self._stats_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
@@ -164,7 +166,17 @@ class Engine:
             listener(record)
 
     def _dispatch(self, ev: Message) -> None:
-        for handle in self.event_handlers:
+        """Each event to the handlers that want it, in the order they were registered."""
+        if len(self.event_handlers) != self._routed_for:
+            self._routes.clear()
+            self._routed_for = len(self.event_handlers)
+        name = ev.get("Event", "")
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = tuple(
+                h for h in self.event_handlers
+                if (wanted := wanted_events(h)) is None or name in wanted)
+        for handle in route:
             handle(ev)
 
     async def _consume(self) -> None:

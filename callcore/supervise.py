@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from callcore.ami import AmiError
+from callcore.ami import AmiError, handles
 from config.schema import Seat, SiteConfig
 from seats.sessions import SeatError, SeatSessions
 from seats.transfers import seat_channel
@@ -104,6 +104,7 @@ class Supervisor:
         return self.sessions.ami
 
     # -- AMI events (an Engine.event_handlers entry: synchronous) ------------------------
+    @handles("ChanSpyStart", "OriginateResponse")
     def handle(self, ev: dict) -> None:
         name = ev.get("Event")
         if name == "ChanSpyStart":

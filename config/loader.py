@@ -41,6 +41,20 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class _SiteLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: pydantic then parses them and names the key.
+
+    PyYAML's own timestamp constructor raises a bare ValueError on `2021-16-30`,
+    which carries no line and no key.
+    """
+
+
+_SiteLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def default_path() -> Path:
     return Path(os.environ.get("CALLCORE_CONFIG", DEFAULT_PATH))
 
@@ -60,8 +74,8 @@ def load(path: str | Path | None = None) -> SiteConfig:
 
 def parse(text: str, name: str = "<config>") -> SiteConfig:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_SiteLoader)
+        data = yaml.load(text, Loader=_SiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

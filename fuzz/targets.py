@@ -8,6 +8,7 @@ promise, or a broken invariant. The same functions are the bodies of hypothesis 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from agi.protocol import AgiError, read_env
 from callcore.ami import AmiParser
@@ -17,12 +18,12 @@ _loop: asyncio.AbstractEventLoop | None = None
 
 
 def ami_frames(data: bytes) -> None:
-    """The AMI decoder: any bytes, in any chunks, never raise; frames are dicts of str."""
+    """The AMI decoder: any bytes, in any chunks, never raise; frames map str to str."""
     parser = AmiParser(max_frame_bytes=4096)
     cut = data[0] if data else 0
     for chunk in (data[:cut], data[cut:]):
         for msg in parser.feed(chunk, now=0.0):
-            assert isinstance(msg, dict) and ("Event" in msg or "Response" in msg)
+            assert isinstance(msg, Mapping) and ("Event" in msg or "Response" in msg)
             for key, value in msg.items():
                 assert isinstance(key, str)
                 assert isinstance(value, str | list | float), (key, value)

@@ -164,6 +164,19 @@ def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes")
 
 
+def _repeats(f: _Facts, ev: dict) -> bool:
+    """Whether a QueueMemberStatus tells nothing the seat's facts do not already hold."""
+    queue = ev.get("Queue", "")
+    paused = _flag(ev.get("Paused"))
+    return (
+        queue in f.queues
+        and f.queues[queue] == paused
+        and f.device == _device(ev.get("Status"))
+        and str(f.penalties.get(queue)) == ev.get("Penalty", str(f.penalties.get(queue)))
+        and (not paused or f.reason == (ev.get("PausedReason") or ""))
+    )
+
+
 def _device(value: Any) -> Device:
     try:
         return Device(int(value))
@@ -202,6 +215,8 @@ class SeatBoard:
         self._schedule = schedule
         self._clock = clock
         self._facts: dict[str, _Facts] = {}
+        self._zones_for: object = None
+        self._zones: dict[str, str] = {}
         self._lookup = SeatLookup()
         self.events = 0
 
@@ -256,7 +271,8 @@ class SeatBoard:
     # -- the event pump --------------------------------------------------------------------
     def handle(self, ev: dict) -> None:
         self.events += 1
-        handler = getattr(self, "_on_" + ev.get("Event", ""), None)
+        name = ev.get("Event", "")
+        handler = getattr(self, "_on_" + name, None)
         if handler is None:
             return
         seat = self._seat_for(ev)
@@ -265,6 +281,8 @@ class SeatBoard:
         try:
             f = self._facts_of(seat)
             f.touched += 1
+            if name == "QueueMemberStatus" and _repeats(f, ev):
+                return  # the same device change, told once per queue the seat is in
             handler(f, ev)
             self._derive(seat, f, _ts(ev))
         except Exception:  # one odd event must never stop the pump
@@ -340,10 +358,17 @@ class SeatBoard:
         seconds = zone.wrapup_seconds if zone is not None else 0
         f.wrap_until = ts + seconds if seconds else 0.0
 
+    def _zone_of_queue(self) -> dict[str, str]:
+        """queue -> zone id of the current config (rebuilt only when the config changes)."""
+        cfg = self._config()
+        if self._zones_for is not cfg:
+            self._zones_for, self._zones = cfg, {z.queue: z.id for z in cfg.zones}
+        return self._zones
+
     def _own_zone(self, seat: Seat, f: _Facts) -> str:
         """The zone whose queue has the seat at penalty 0: its zone now (a move changes it)."""
         own = [q for q, p in f.penalties.items() if p == 0 and q in f.queues]
-        zones = {z.queue: z.id for z in self._config().zones}
+        zones = self._zone_of_queue()
         if seat.zone in [zones.get(q) for q in own] or not own:
             return seat.zone
         return zones.get(sorted(own)[0], seat.zone)

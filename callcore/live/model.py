@@ -154,6 +154,9 @@ class LiveModel:
         )
 
     # -- AMI events ------------------------------------------------------------------------
+    EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Hangup",
+              "AgentCalled", "AgentConnect", "AgentComplete")
+
     def handle(self, ev: dict) -> None:
         name = ev.get("Event", "")
         if name == "QueueCallerJoin":

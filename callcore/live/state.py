@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from callcore.ami import handles
 from callcore.live.keys import DAY_TTL, MINUTE_TTL, STATE_TTL, Keys
 from callcore.live.model import Event, LiveModel, SeatStatusOf
 from callcore.live.snapshot import Snapshot, read_snapshot
@@ -153,8 +154,9 @@ class LiveState:
         self._store_applied = False
 
     # -- the engine's side (synchronous, quick) ---------------------------------------------
+    @handles(*LiveModel.EVENTS)
     def handle(self, ev: dict) -> None:
-        """Every AMI event, in order (an `Engine.event_handlers` entry)."""
+        """The AMI events the live model follows, in order (an `Engine.event_handlers` entry)."""
         try:
             self.model.handle(ev)
         except Exception:  # the live view must never stop the AMI consumer

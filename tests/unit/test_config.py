@@ -112,6 +112,15 @@ def test_bad_dates(tmp_path):
     assert "transition.start" in msg
 
 
+def test_impossible_unquoted_date_names_its_key(tmp_path):
+    """YAML would read `2021-16-30` as a timestamp and fail with no line or key."""
+    text = DEFAULT_PATH.read_text(encoding="utf-8")
+    assert "{start: 2021-11-20," in text
+    text = text.replace("{start: 2021-11-20,", "{start: 2021-16-30,", 1)
+    msg = problems_of(text, tmp_path)
+    assert ".transition.start:" in msg and "month" in msg
+
+
 def test_cancelled_number_without_notice(tmp_path):
     d = default_data()
     h = next(h for h in d["hotlines"] if h["number"] == "96119")

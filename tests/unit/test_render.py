@@ -103,3 +103,20 @@ def test_rewrite_reports_only_changed_files(inst):
 
 def test_templates_live_in_asterisk_conf():
     assert render.TEMPLATES == Path(__file__).resolve().parents[2] / "asterisk-conf"
+
+
+def test_bare_mode_is_asterisk_without_callcore(inst):
+    """The benchmark baseline: same queues and static routes, no AGI, events or queue_log."""
+    full = render.render(inst, HOST).files["extensions.conf"]
+    bare = render.render(inst, HOST, bare=True).files["extensions.conf"]
+    for callcore_only in ("AGI(", "QueueLog("):
+        assert callcore_only in full and callcore_only not in bare, callcore_only
+    path = "".join(_context(bare, c) for c in ("cc-inbound", "cc-deliver", "cc-log"))
+    assert "UserEvent(" not in path and "Dial(Local/" not in path
+    for both in ("Queue(${CC_QUEUE}", "[cc-static]", "Gosub(cc-log,in,1)"):
+        assert both in full and both in bare, both
+
+
+def _context(conf: str, name: str) -> str:
+    body = conf.split(f"\n[{name}]\n", 1)[1]
+    return body.split("\n[", 1)[0]
