@@ -39,6 +39,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "redis_unavailable": ("无法连接实时数据库(Redis)", "Redis cannot be reached"),
     "engine_silent": ("引擎未在更新实时数据", "the engine is not updating the live state"),
     "live_ok": ("实时", "live"),
+    "degraded": ("降级运行", "degraded"),
+    "degraded_database": (
+        "数据库不可用，通话记录暂存本地日志（待写入 {} 条）",
+        "database unavailable, call records held in the local journal ({} waiting)",
+    ),
+    "degraded_ami": (
+        "与Asterisk的管理连接中断，数据可能滞后",
+        "AMI connection to Asterisk lost, figures may lag",
+    ),
+    "degraded_fastagi": (
+        "智能路由服务不可用，按静态拨号方案路由",
+        "FastAGI routing down, calls routed by the static dialplan",
+    ),
     "queue": ("队列", "queue"),
     "zone": ("专区", "zone"),
     "waiting": ("排队", "waiting"),

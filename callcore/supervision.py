@@ -50,7 +50,9 @@ class Supervision:
             load_records=self._records_since,
             on_event=self.hub.publish,
             seat_status=engine.floor.board.status,
+            degraded=self._degraded,
         )
+        self._services: ApiServices | None = None
         # seat operations and states are the seats' own (seats/sessions.py, seats/states.py)
         self.supervisor = Supervisor(
             engine.floor.sessions, lambda: inst.config, engine.writer.submit
@@ -86,6 +88,19 @@ class Supervision:
                 break
         return out
 
+    def _degraded(self) -> dict[str, str]:
+        """The parts `/healthz` calls impaired, for the monitor's banner: the database's
+        journal backlog, or the part's status word."""
+        if self._services is None:
+            return {}
+        health = self._services.health()
+        out = {}
+        for part in ("ami", "fastagi", "database"):
+            status = health[part]["status"]
+            if status not in ("ok", "absent", "off"):
+                out[part] = str(health[part].get("backlog", status))
+        return out
+
     async def start(self) -> None:
         inst, cfg = self.engine.inst, self.engine.inst.config
         await self.live.start()
@@ -101,6 +116,7 @@ class Supervision:
             supervisor=self.supervisor,
             floor=getattr(self.engine, "floor", None),
         )
+        self._services = services
         server = ApiServer(
             make_app(services, TokenBook(inst.secrets_file)), cfg.pbx.bind, cfg.pbx.api_port
         )

@@ -131,6 +131,9 @@ class Snapshot(Model):
     answer_seconds: int
     sl_target: float
     heartbeat_age: float | None = None
+    # parts of the engine impaired while calls still flow, as the engine last said:
+    # {"database": "<records waiting in the journal>", "ami": ""} (callcore/supervision.py)
+    degraded: dict[str, str] = Field(default_factory=dict)
     totals: WindowFigures | None = None
     queues: list[QueueView] = Field(default_factory=list)
     numbers: list[NumberView] = Field(default_factory=list)
@@ -260,7 +263,17 @@ async def read_snapshot(
         )
     m_short, m_long = res[4]
     rolling = {f"m{short}": _pairs(m_short), f"m{long}": _pairs(m_long)}
-    return build(cfg, now, age, res[1], res[2], res[3], rolling)
+    snap = build(cfg, now, age, res[1], res[2], res[3], rolling)
+    snap.degraded = _degraded(meta.get("degraded"))
+    return snap
+
+
+def _degraded(raw: str | None) -> dict[str, str]:
+    try:
+        value = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def build(

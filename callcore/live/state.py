@@ -126,6 +126,7 @@ class LiveState:
         load_records: Callable[[datetime], list[CallRecord]] | None = None,
         on_event: Callable[[Event], None] | None = None,
         seat_status: SeatStatusOf | None = None,
+        degraded: Callable[[], dict[str, str]] | None = None,
         flush_interval: float = 0.1,
         heartbeat_interval: float = 1.0,
         max_pending: int = 200_000,
@@ -137,6 +138,7 @@ class LiveState:
         self._load_records = load_records
         self._on_event = on_event
         self.model = LiveModel(config, self._emit, seat_status)
+        self._degraded = degraded
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self.max_pending = max_pending
@@ -434,6 +436,7 @@ class LiveState:
                     "pid": str(os.getpid()),
                     "host": socket.gethostname(),
                     "started": repr(self._started),
+                    "degraded": orjson.dumps(self._degraded() if self._degraded else {}),
                 },
             )
             p.expire(self.keys.meta, STATE_TTL)

@@ -47,7 +47,11 @@ def banner(snap: Snapshot, lang: str) -> tuple[str, bool]:
     if not snap.available:
         why = t(snap.problem or "live_unavailable", lang)
         return f"{t('live_unavailable', lang)}: {why}  [{clock}]", True
-    return f"{t('monitor_title', lang)} · {snap.site} · {t('live_ok', lang)} {clock}", False
+    head = f"{t('monitor_title', lang)} · {snap.site} · {t('live_ok', lang)} {clock}"
+    if snap.degraded:
+        parts = [t(f"degraded_{k}", lang).format(v) for k, v in sorted(snap.degraded.items())]
+        return f"{head} · {t('degraded', lang)}: " + "; ".join(parts), True
+    return head, False
 
 
 def highlight_text(h: Highlight, lang: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -182,3 +183,15 @@ async def health(site: SimSite) -> dict:
     store = stats.get("store", {})
     status = "ok" if store.get("database") == "ok" else "unavailable"
     return {"source": "engine-stats", "database": {"status": status, **store}}
+
+
+async def monitor_once(site: SimSite) -> dict:
+    """`callcore monitor --once --json`: what a supervisor's screen shows now."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callcore.cli", "--home", str(site.inst.home),
+        "--config", str(site.inst.config_path), "monitor", "--once", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    return json.loads(out)

@@ -23,7 +23,14 @@ import pytest
 
 from callcore.sim.site import SimSite
 from tests.e2e.conftest import BASE
-from tests.e2e.faults import check_traffic, engine_stats, health, start_traffic, wait_for
+from tests.e2e.faults import (
+    check_traffic,
+    engine_stats,
+    health,
+    monitor_once,
+    start_traffic,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(600)]
 
@@ -42,6 +49,10 @@ async def _outage(site: SimSite, fault: str, stop, start) -> None:
         lambda: _degraded(site), 20, "the engine to report the database unavailable", 0.5
     )
     assert seen["database"]["status"] != "ok"
+    screen = await wait_for(
+        lambda: _monitor_degraded(site), 20, "the monitor to show the database degraded", 0.5
+    )
+    assert screen["available"] and screen["totals"]["today"]["offered"] > 0
     await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
     backlog = (await health(site))["database"].get("backlog", 0)
     await start()
@@ -58,6 +69,11 @@ async def _outage(site: SimSite, fault: str, stop, start) -> None:
 async def _degraded(site: SimSite) -> dict | None:
     h = await health(site)
     return h if h["database"].get("status") not in ("ok", None) else None
+
+
+async def _monitor_degraded(site: SimSite) -> dict | None:
+    snap = await monitor_once(site)
+    return snap if "database" in snap.get("degraded", {}) else None
 
 
 async def _caught_up(site: SimSite) -> bool:

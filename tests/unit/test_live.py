@@ -336,6 +336,19 @@ async def test_silent_engine_is_not_shown_as_live():
         await live.close()
 
 
+async def test_what_the_engine_says_is_degraded_reaches_every_reader():
+    impaired = {"database": "17"}
+    with namespace() as ns:
+        live = await _connected(ns, degraded=lambda: dict(impaired))
+        await live._heartbeat()
+        snap = await live.snapshot()
+        assert snap.available and snap.degraded == {"database": "17"}
+        impaired.clear()
+        await live._heartbeat()
+        assert (await live.snapshot()).degraded == {}
+        await live.close()
+
+
 # -- the model: waiting callers and seats from real AMI events ------------------------------
 
 

@@ -209,3 +209,15 @@ async def test_a_thousand_seats_update_in_place():
         assert table.row_count == 1000
         assert table.get_row_index("S0500") == 0  # paused seats sort before available ones
         assert str(table.get_row("S0500")[3]) == "暂停"
+
+
+def test_degraded_parts_are_an_alarm_with_the_figures_still_shown():
+    snap = snapshot()
+    text, alarm = view.banner(snap, "zh")
+    assert not alarm and "降级" not in text
+    snap.degraded = {"database": "42", "ami": "down"}
+    text, alarm = view.banner(snap, "zh")
+    assert alarm and "降级运行" in text and "待写入 42 条" in text and "管理连接中断" in text
+    text, _ = view.banner(snap, "en")
+    assert "database unavailable" in text and "(42 waiting)" in text
+    assert view.queues(snap, "zh").rows  # figures stay on screen
