@@ -26,6 +26,7 @@ from panoramisk.message import Message
 
 from callcore.ami import AmiParser
 from callcore.app import Engine
+from callcore.asterisk.render import AMI_EVENTS
 from callcore.instance import Instance
 from config.loader import DEFAULT_PATH
 
@@ -37,7 +38,11 @@ def stream(copies: int) -> tuple[list[bytes], int]:
     """The capture's event frames repeated `copies` times with distinct ids, in 64 KiB reads."""
     raw = CAPTURE.read_bytes()
     body = raw[raw.index(b"\r\n") + 2 :]
-    frames = [f + b"\r\n\r\n" for f in body.split(b"\r\n\r\n") if f.startswith(b"Event: ")]
+    # only what the engine's AMI user receives today (the manager.conf filter, AMI_EVENTS);
+    # the capture may predate a narrowing of that filter
+    wanted = tuple(f"Event: {name}\r\n".encode() for name in AMI_EVENTS)
+    frames = [f + b"\r\n\r\n" for f in body.split(b"\r\n\r\n")
+              if f.startswith(b"Event: ") and (f + b"\r\n").startswith(wanted)]
     one = b"".join(frames)
     data = b"".join(
         _IDS.sub(lambda m, k=k: m.group(1) + b": " + str(int(m.group(2)) + k * 10_000_000).encode()

@@ -314,12 +314,18 @@ def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
 @click.option("--seats", default=80, show_default=True, help="Simulated seats.")
 @click.option("--talk", "talk_ms", default=10000, show_default=True, help="Mean talk time, ms.")
 @click.option("--mode", type=click.Choice(["both", "callcore", "bare"]), default="both")
+@click.option("--numbers", type=click.Choice(["mix", "general"]), default="mix",
+              help="Every number class, or 12345 only (step mode always uses 12345).")
 @click.option("--step", "steps", help="Comma-separated rates: find the highest clean rate.")
+@click.option("--bound", "bound_ms", default=3000.0, show_default=True,
+              help="Step mode: a run is clean with no failed call, every call stored once "
+                   "and set-up p99 under this many ms.")
 @click.option("--base-port", default=15000, show_default=True)
 @click.option("--workdir", type=click.Path(), default="var/bench", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, steps: str | None,
-          base_port: int, workdir: str, as_json: bool) -> None:
+def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, numbers: str,
+          steps: str | None, bound_ms: float, base_port: int, workdir: str,
+          as_json: bool) -> None:
     """Load callcore and bare Asterisk alike and report what callcore costs."""
     import asyncio
     from dataclasses import asdict
@@ -327,11 +333,12 @@ def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, step
 
     from callcore import bench as b
 
-    load = b.Load(rate=rate, seconds=seconds, seats=seats, talk_mean_ms=talk_ms)
+    load = b.Load(rate=rate, seconds=seconds, seats=seats, talk_mean_ms=talk_ms,
+                  numbers=numbers)
     work = Path(workdir)
     if steps:
         rates = [float(x) for x in steps.split(",")]
-        best = asyncio.run(b.step(load, work, rates, base=base_port))
+        best = asyncio.run(b.step(load, work, rates, setup_bound_ms=bound_ms, base=base_port))
         click.echo(json.dumps({"highest_clean_rate": best}))
         return
     modes = ["bare", "callcore"] if mode == "both" else [mode]
