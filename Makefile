@@ -28,6 +28,14 @@ demo: services
 test: services
 	$(BIN)/pytest -q -n 3 --dist loadfile
 
+# the load harness and micro-benchmarks of docs/benchmarks.md (figures, not assertions)
+bench: services
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/callcore bench --rate 5 --seconds 30 --seats 120 --talk 10000
+	$(BIN)/python benchmarks/ami_pipeline.py --copies 30 --repeat 3
+	$(BIN)/python benchmarks/store_write.py --records 90000
+	$(BIN)/python benchmarks/monitor_snapshot.py --app
+
 lint: deps
 	$(BIN)/ruff check .
 

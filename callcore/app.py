@@ -32,6 +32,7 @@ from config.loader import ConfigError
 from seats.floor import SeatFloor
 
 log = logging.getLogger(__name__)
+CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 
 
 class Engine:
@@ -180,12 +181,22 @@ class Engine:
             handle(ev)
 
     async def _consume(self) -> None:
-        """The one ordered consumer of AMI events."""
+        """The one ordered consumer of AMI events.
+
+        `Queue.get` does not yield while events are queued, and one 64 KiB read holds a few
+        hundred; the consumer yields every `CONSUME_SLICE` events (about a millisecond) so a
+        burst never makes a FastAGI routing request or an API call wait behind all of it.
+        """
+        n = 0
         while True:
             ev = await self.events.get()
             if not self._gate.is_set():
                 await self._gate.wait()
             self._dispatch(ev)
+            n += 1
+            if n >= CONSUME_SLICE:
+                n = 0
+                await asyncio.sleep(0)
 
     async def _on_ami_connected(self) -> None:
         """Resync with Asterisk; events wait behind the snapshot so none applies out of order."""

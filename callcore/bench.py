@@ -64,6 +64,7 @@ class Report:
     answered: int = 0
     abandoned: int = 0
     failed: int = 0
+    peak_calls: int = 0  # most calls up at once, as the callers saw them
     setup_ms: dict = field(default_factory=dict)  # direct calls: INVITE to the seat's answer
     setup_notice_ms: dict = field(default_factory=dict)  # cancelled numbers, notice included
     routing_agi_ms: dict | None = None  # at the FastAGI server
@@ -134,7 +135,20 @@ def summarize(results: list[CallResult]) -> dict:
         "failed": sum(r.outcome in ("failed", "rejected") for r in results),
         "setup_ms": percentiles(direct, 0.5, 0.95, 0.99),
         "setup_notice_ms": percentiles(notice, 0.5, 0.99),
+        "peak_calls": peak_concurrency(results),
     }
+
+
+def peak_concurrency(results: list[CallResult]) -> int:
+    """Most calls between INVITE and end at one moment (the caller processes start
+    together, so their clocks agree to a few ms)."""
+    edges = sorted(e for r in results if r.invite_tick is not None and r.end_tick is not None
+                   for e in ((r.invite_tick, 1), (r.end_tick, -1)))
+    peak = up = 0
+    for _, step in edges:
+        up += step
+        peak = max(peak, up)
+    return peak
 
 
 async def run(mode: str, load: Load, workdir: Path, base: int = 15000,
@@ -250,6 +264,7 @@ ROWS = [
     ("answered", lambda r: r.answered),
     ("abandoned", lambda r: r.abandoned),
     ("failed", lambda r: r.failed),
+    ("peak concurrent calls", lambda r: r.peak_calls),
     ("set-up p50 ms (INVITE→seat answer)", lambda r: r.setup_ms.get("p50")),
     ("set-up p95 ms", lambda r: r.setup_ms.get("p95")),
     ("set-up p99 ms", lambda r: r.setup_ms.get("p99")),

@@ -107,12 +107,12 @@ class Instance:
         seats = data.setdefault("seat_passwords", {})
         for seat in self.config.seats:
             if not seats.get(seat.id):
-                seats[seat.id] = _secrets.token_urlsafe(12)
+                seats[seat.id] = sip_password()
                 changed = True
         sups = data.setdefault("supervisor_passwords", {})
         for sup in self.config.supervisors:
             if not sups.get(sup.id):
-                sups[sup.id] = _secrets.token_urlsafe(12)
+                sups[sup.id] = sip_password()
                 changed = True
         tokens = data.setdefault("api_tokens", {})
         if not tokens:
@@ -125,3 +125,17 @@ class Instance:
                 yaml.safe_dump(data, f, allow_unicode=True, sort_keys=True)
             os.replace(tmp, self.secrets_file)
         return Secrets(data["ami_secret"], dict(seats), dict(tokens), dict(sups))
+
+
+def sip_password() -> str:
+    """A softphone password (72 random bits) that every SIP client takes as text.
+
+    sipp reads a password beginning with "0x" as hex (an AKA key), so one seat in about
+    4,000 could not register in the simulator; a leading "-" reads as an option on some
+    command lines.
+    """
+    while True:
+        pw = _secrets.token_urlsafe(12)
+        if not pw.startswith(("0x", "-")):
+            return pw
+

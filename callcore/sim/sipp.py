@@ -163,7 +163,13 @@ class SeatFarm:
             self._uas[b.name] = p
             self._ports[b.name] = port
         await asyncio.sleep(0.3)
-        return await self.register(self.credentials)
+        result = await self.register(self.credentials)
+        for attempt in range(2):  # a softphone retries too: a REGISTER lost under load
+            missing = {ext: self.credentials[ext] for ext, ok in result.items() if not ok}
+            if not missing:
+                break
+            result.update(await self.register(missing, tag=f"register-retry{attempt}"))
+        return result
 
     async def register(self, credentials: dict[str, str], tag: str = "register") -> dict[str, bool]:
         rows = [

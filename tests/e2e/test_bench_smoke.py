@@ -25,6 +25,7 @@ async def test_load_harness_smoke(tmp_path):
         assert r.answered + r.abandoned + r.failed == r.offered
         assert r.answered > 0 and r.setup_ms["p50"] is not None
         assert r.asterisk_cpu_s > 0
+        assert 1 <= r.peak_calls <= r.offered
     assert bare.callcore_cpu_s is None and bare.stored is None  # nothing of callcore ran
     # callcore: every figure present, and what callers saw is what the store holds
     assert core.routing_agi_ms["p99"] is not None and core.routing_asterisk_ms["p99"] is not None

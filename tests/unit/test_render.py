@@ -120,3 +120,11 @@ def test_bare_mode_is_asterisk_without_callcore(inst):
 def _context(conf: str, name: str) -> str:
     body = conf.split(f"\n[{name}]\n", 1)[1]
     return body.split("\n[", 1)[0]
+
+
+def test_generated_sip_passwords_are_plain_text_to_every_client():
+    from callcore.instance import sip_password
+
+    pws = [sip_password() for _ in range(20000)]
+    assert not any(pw.startswith(("0x", "-")) for pw in pws)
+    assert len(set(pws)) == len(pws) and all(len(pw) == 16 for pw in pws)

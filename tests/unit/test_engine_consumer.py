@@ -1,0 +1,38 @@
+"""The engine's one ordered AMI consumer: in order, and never holding the loop for a burst."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callcore.app import CONSUME_SLICE, Engine
+from callcore.instance import Instance
+from config.loader import DEFAULT_PATH
+
+
+async def test_a_burst_is_handled_in_order_while_routing_still_gets_the_loop(tmp_path):
+    engine = Engine(Instance(tmp_path / "home", DEFAULT_PATH))
+    seen: list[str] = []
+    burst = [{"Event": "Newchannel", "Uniqueid": str(i)} for i in range(10 * CONSUME_SLICE)]
+    all_handled = asyncio.Event()
+
+    def handle(ev: dict) -> None:
+        seen.append(ev["Uniqueid"])
+        if len(seen) == len(burst):
+            all_handled.set()
+
+    engine.event_handlers[:] = [handle]
+    for ev in burst:  # one big read's worth, queued before the consumer runs
+        engine.events.put_nowait(ev)
+    engine._gate.set()
+    handled_when_routing_ran: list[int] = []
+
+    async def routing_request() -> None:  # stands for a FastAGI exchange on the same loop
+        await asyncio.sleep(0)
+        handled_when_routing_ran.append(len(seen))
+
+    consumer = asyncio.create_task(engine._consume())
+    await routing_request()
+    await asyncio.wait_for(all_handled.wait(), 10)
+    consumer.cancel()
+    assert seen == [ev["Uniqueid"] for ev in burst]
+    assert handled_when_routing_ran[0] <= CONSUME_SLICE
