@@ -180,6 +180,9 @@ def run(c: _Ctx, no_agi: bool) -> None:
         engine = Engine(c.inst, agi=not no_agi)
     except ConfigError as exc:
         _fail(f"invalid site config:\n{exc}")
+    # The store writer thread builds SQL while the loop routes calls: with the default
+    # 5 ms GIL switch interval a routing request could wait that long for the GIL.
+    sys.setswitchinterval(0.001)
     asyncio.run(engine.run())
 
 

@@ -18,10 +18,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, Float, Integer, String, Table, UnicodeText
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from callcore.records import CallRecord
 from callcore.store.db import upsert_rows
@@ -163,16 +165,22 @@ def _upsert_kind(conn: Connection, kind: Kind, rows: list[dict[str, Any]]) -> in
     batch = [{k: v for k, v in r.items() if k != KIND} for r in _newest_per_key(kind, rows)]
     if not batch:
         return 0
+    conn.execute(_upsert_statement(kind.name, conn.dialect.name == "postgresql"), batch)
+    return len(batch)
+
+
+@cache
+def _upsert_statement(kind_name: str, pg: bool) -> Insert:
+    """Built once per kind: building it per batch (the `excluded` alias and its column
+    proxies) was a fifth of the engine's CPU under load (docs/benchmarks.md)."""
+    kind = KINDS[kind_name]
     table = kind.table
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    ins = dialect.insert(table)
-    stmt = ins.on_conflict_do_update(
+    ins = (postgresql if pg else sqlite).insert(table)
+    return ins.on_conflict_do_update(
         index_elements=list(kind.key),
         set_={c.name: ins.excluded[c.name] for c in table.columns if c.name not in kind.key},
         where=ins.excluded.as_of >= table.c.as_of,
     )
-    conn.execute(stmt, batch)
-    return len(batch)
 
 
 def upsert_any(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
