@@ -54,6 +54,7 @@ class Load:
     impatient_ms: int = 3000
     patient_ms: int = 120000
     numbers: str = "mix"  # "mix": every number class (MIX); "general": 12345 only
+    fixed_talk: bool = False  # every caller talks exactly talk_mean_ms (a plateau of calls)
 
 
 @dataclass
@@ -188,7 +189,8 @@ async def run(mode: str, load: Load, workdir: Path, base: int = 15000,
         runs = [place_calls(site.workdir, site.sip_server, group, patience_ms=patience,
                             rate=load.rate * len(group) / len(calls), bind=site.carrier_ip,
                             name=f"load-{name}", timeout=load.seconds + 600,
-                            talk_mean_ms=load.talk_mean_ms)
+                            talk_mean_ms=0 if load.fixed_talk else load.talk_mean_ms,
+                            **({"talk_ms": load.talk_mean_ms} if load.fixed_talk else {}))
                 for group, patience, name in groups if group]
         results = [r for rs in await asyncio.gather(*runs) for r in rs]
         report.seconds = time.monotonic() - t0

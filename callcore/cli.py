@@ -316,6 +316,8 @@ def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
 @click.option("--seconds", default=30.0, show_default=True, help="How long calls keep coming.")
 @click.option("--seats", default=80, show_default=True, help="Simulated seats.")
 @click.option("--talk", "talk_ms", default=10000, show_default=True, help="Mean talk time, ms.")
+@click.option("--fixed-talk", is_flag=True,
+              help="Every caller talks exactly --talk ms (holds a plateau of concurrent calls).")
 @click.option("--mode", type=click.Choice(["both", "callcore", "bare"]), default="both")
 @click.option("--numbers", type=click.Choice(["mix", "general"]), default="mix",
               help="Every number class, or 12345 only (step mode always uses 12345).")
@@ -326,7 +328,8 @@ def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
 @click.option("--base-port", default=15000, show_default=True)
 @click.option("--workdir", type=click.Path(), default="var/bench", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, numbers: str,
+def bench(rate: float, seconds: float, seats: int, talk_ms: int, fixed_talk: bool, mode: str,
+          numbers: str,
           steps: str | None, bound_ms: float, base_port: int, workdir: str,
           as_json: bool) -> None:
     """Load callcore and bare Asterisk alike and report what callcore costs."""
@@ -337,7 +340,7 @@ def bench(rate: float, seconds: float, seats: int, talk_ms: int, mode: str, numb
     from callcore import bench as b
 
     load = b.Load(rate=rate, seconds=seconds, seats=seats, talk_mean_ms=talk_ms,
-                  numbers=numbers)
+                  numbers=numbers, fixed_talk=fixed_talk)
     work = Path(workdir)
     if steps:
         rates = [float(x) for x in steps.split(",")]
