@@ -81,6 +81,8 @@ def parse(text: str, name: str = "<config>") -> SiteConfig:
         line = mark.line + 1 if mark else None
         msg = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([Problem(name, line, "", f"YAML syntax: {msg}")]) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a constructor's own error
+        raise ConfigError([Problem(name, None, "", f"YAML value: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([Problem(name, None, "", "the file must hold a mapping of sections")])
     try:

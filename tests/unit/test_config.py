@@ -121,6 +121,13 @@ def test_impossible_unquoted_date_names_its_key(tmp_path):
     assert ".transition.start:" in msg and "month" in msg
 
 
+@pytest.mark.parametrize("text", ["site: " + "[" * 3000, "site: !!int 0x\n"])
+def test_values_yaml_itself_cannot_build_are_named(tmp_path, text):
+    """Deep nesting and a bad explicit tag fail inside PyYAML's constructors, not its parser."""
+    msg = problems_of(text, tmp_path)
+    assert msg.startswith(str(tmp_path / "site.yaml")) and "YAML value" in msg
+
+
 def test_cancelled_number_without_notice(tmp_path):
     d = default_data()
     h = next(h for h in d["hotlines"] if h["number"] == "96119")
