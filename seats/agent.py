@@ -13,7 +13,7 @@ from typing import Protocol
 
 from callcore.ami import AmiError
 from config.schema import Seat, SiteConfig
-from seats.membership import memberships
+from seats.membership import memberships, queue_add
 
 
 class Ami(Protocol):
@@ -25,17 +25,7 @@ async def login(ami: Ami, cfg: SiteConfig, seat: Seat, paused: bool = False) -> 
     joined = []
     for m in memberships(cfg, seat):
         try:
-            await ami.action(
-                {
-                    "Action": "QueueAdd",
-                    "Queue": m.queue,
-                    "Interface": m.interface,
-                    "Penalty": str(m.penalty),
-                    "MemberName": m.member_name,
-                    "StateInterface": m.interface,
-                    "Paused": "true" if paused else "false",
-                }
-            )
+            await ami.action(queue_add(m, paused))
         except AmiError as exc:
             if "Already there" not in (exc.response or {}).get("Message", ""):
                 raise

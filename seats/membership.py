@@ -24,6 +24,22 @@ class Membership:
     member_name: str  # seat id: what AMI events and queue_log carry as MemberName
 
 
+def queue_add(m: Membership, paused: bool, reason: str = "") -> dict[str, str]:
+    """The AMI QueueAdd for one membership: the seat's device is its state interface."""
+    fields = {
+        "Action": "QueueAdd",
+        "Queue": m.queue,
+        "Interface": m.interface,
+        "Penalty": str(m.penalty),
+        "MemberName": m.member_name,
+        "StateInterface": m.interface,
+        "Paused": "true" if paused else "false",
+    }
+    if paused and reason:
+        fields["Reason"] = reason
+    return fields
+
+
 def interface(seat: Seat) -> str:
     return f"PJSIP/{seat.extension}"
 

@@ -15,7 +15,7 @@ from typing import Protocol
 from callcore.ami import AmiError
 from config.schema import Seat, SiteConfig
 from seats import agent
-from seats.membership import interface, memberships
+from seats.membership import interface, memberships, queue_add
 from seats.states import SeatBoard, SeatStatus
 
 
@@ -162,18 +162,7 @@ class SeatSessions:
                 {"Action": "QueueRemove", "Queue": q, "Interface": interface(seat)}
             )
         for m in wanted.values():
-            fields = {
-                "Action": "QueueAdd",
-                "Queue": m.queue,
-                "Interface": m.interface,
-                "Penalty": str(m.penalty),
-                "MemberName": m.member_name,
-                "StateInterface": m.interface,
-                "Paused": "true" if all_paused else "false",
-            }
-            if all_paused and reason:
-                fields["Reason"] = reason
-            await self.ami.action(fields)
+            await self.ami.action(queue_add(m, all_paused, reason))
         if all_paused and reason:  # QueueAdd's Reason is not honoured by every version
             await self.ami.action(
                 {

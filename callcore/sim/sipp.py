@@ -156,11 +156,8 @@ class SeatFarm:
                 talk_ms=b.talk_ms,
                 answer=b.answer,
             )
-            p = SippProcess(
-                self.workdir, f"seat-{b.name}", ["-sf", str(scen), "-i", self.bind, "-p", str(port)]
-            )
-            await p.start()
-            self._uas[b.name] = p
+            self._uas[b.name] = await start_uas(self.workdir, f"seat-{b.name}", scen, port,
+                                                self.bind, settle=0)
             self._ports[b.name] = port
         await asyncio.sleep(0.3)
         result = await self.register(self.credentials)
@@ -172,44 +169,10 @@ class SeatFarm:
         return result
 
     async def register(self, credentials: dict[str, str], tag: str = "register") -> dict[str, bool]:
-        rows = [
-            [
-                ext,
-                f"[authentication username={ext} password={pw}]",
-                self.bind,
-                str(self._ports[self.behaviour_of[ext].name]),
-                str(self.expires),
-            ]
-            for ext, pw in credentials.items()
-        ]
-        inf = write_inf(self.workdir / f"{tag}.csv", rows)
-        scen = render_scenario("seat_register.xml.j2", self.workdir / "seat_register.xml")
-        p = SippProcess(
-            self.workdir,
-            tag,
-            [
-                "-sf",
-                str(scen),
-                "-inf",
-                str(inf),
-                "-i",
-                self.bind,
-                "-p",
-                str(next(_sip_ports)),
-                "-m",
-                str(len(rows)),
-                "-r",
-                "50",
-                "-l",
-                "50",
-                self.server,
-            ],
-        )
-        p.log.unlink(missing_ok=True)
-        await p.start()
-        await p.wait(60)
-        done = {row[1]: row[0] == "REGISTERED" for row in p.lines() if len(row) >= 2}
-        return {ext: done.get(ext, False) for ext in credentials}
+        contacts = {ext: (pw, self._ports[self.behaviour_of[ext].name])
+                    for ext, pw in credentials.items()}
+        return await register_contacts(self.workdir, self.server, contacts, tag=tag,
+                                       bind=self.bind, expires=self.expires)
 
     def seat_lines(self) -> list[list[str]]:
         return [ln for p in self._uas.values() for ln in p.lines()]
@@ -271,34 +234,70 @@ async def place_calls(
         talk_ms=talk_ms,
         talk_mean_ms=talk_mean_ms,
     )
-    inf = write_inf(workdir / f"{name}.csv", [[c.caller, c.name, c.dialed] for c in calls])
+    p = await run_client(workdir, name, scen, [[c.caller, c.name, c.dialed] for c in calls],
+                         server, bind=bind, rate=rate, limit=max(len(calls), 1), timeout=timeout,
+                         extra=("-rp", "1000"))
+    return parse_caller_log(p.lines(), calls)
+
+
+async def run_client(
+    workdir: Path,
+    name: str,
+    scenario: Path,
+    rows: list[list[str]],
+    server: str,
+    *,
+    bind: str,
+    rate: float,
+    limit: int,
+    timeout: float,
+    extra: tuple[str, ...] = (),
+) -> SippProcess:
+    """One sipp client playing `scenario` once per CSV row, run to its end (callers,
+    feature codes, registrations)."""
+    inf = write_inf(workdir / f"{name}.csv", rows)
     p = SippProcess(
         workdir,
         name,
-        [
-            "-sf",
-            str(scen),
-            "-inf",
-            str(inf),
-            "-i",
-            bind,
-            "-p",
-            str(next(_sip_ports)),
-            "-m",
-            str(len(calls)),
-            "-r",
-            f"{rate:g}",
-            "-rp",
-            "1000",
-            "-l",
-            str(max(len(calls), 1)),
-            server,
-        ],
+        ["-sf", str(scenario), "-inf", str(inf), "-i", bind, "-p", str(next(_sip_ports)),
+         "-m", str(len(rows)), "-r", f"{rate:g}", *extra, "-l", str(limit), server],
     )
     p.log.unlink(missing_ok=True)
     await p.start()
     await p.wait(timeout)
-    return parse_caller_log(p.lines(), calls)
+    return p
+
+
+async def start_uas(
+    workdir: Path, name: str, scenario: Path, port: int, bind: str, settle: float = 0.2
+) -> SippProcess:
+    """A sipp UAS on `port`: seats registered with it as their contact answer as it does."""
+    p = SippProcess(workdir, name, ["-sf", str(scenario), "-i", bind, "-p", str(port)])
+    p.log.unlink(missing_ok=True)
+    await p.start()
+    await asyncio.sleep(settle)
+    return p
+
+
+async def register_contacts(
+    workdir: Path,
+    server: str,
+    contacts: dict[str, tuple[str, int]],
+    *,
+    tag: str = "register",
+    bind: str = "127.0.0.1",
+    expires: int = 3600,
+) -> dict[str, bool]:
+    """Register each extension (password, contact port) with its digest credentials;
+    returns extension -> accepted."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = [[ext, f"[authentication username={ext} password={pw}]", bind, str(port),
+             str(expires)] for ext, (pw, port) in contacts.items()]
+    scen = render_scenario("seat_register.xml.j2", workdir / "seat_register.xml")
+    p = await run_client(workdir, tag, scen, rows, server, bind=bind, rate=50, limit=50,
+                         timeout=60)
+    done = {row[1]: row[0] == "REGISTERED" for row in p.lines() if len(row) >= 2}
+    return {ext: done.get(ext, False) for ext in contacts}
 
 
 def parse_caller_log(lines: list[list[str]], calls: list[Call]) -> list[CallResult]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -36,7 +35,7 @@ from callcore.store.models import (
     SubcentreCall,
     UTCDateTime,
 )
-from callcore.store.rows import RejectedRecord, clean_row, clean_text
+from callcore.store.rows import RejectedRecord, clean_row, clean_text, clean_time
 
 KIND = "_kind"
 _INT32 = (-(2**31), 2**31 - 1)
@@ -85,16 +84,7 @@ def _as_mapping(item: Any) -> Mapping[str, Any]:
 def _value(col: Any, value: Any) -> Any:
     t = col.type
     if isinstance(t, UTCDateTime):
-        if value is None:
-            return None
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError as e:
-                raise RejectedRecord(f"{col.name}={value!r:.80} is not an ISO datetime") from e
-        if not isinstance(value, datetime):
-            raise RejectedRecord(f"{col.name}={value!r:.80} is not a datetime")
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return clean_time(value, col.name)
     if isinstance(t, Boolean):
         return bool(value)
     if isinstance(t, Integer):

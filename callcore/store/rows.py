@@ -90,7 +90,7 @@ def _duration(value: Any, name: str) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _time(value: Any, name: str) -> datetime | None:
+def clean_time(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -134,7 +134,8 @@ def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
         row[name] = s[:limit] if limit and len(s) > limit else s
     for name in _TIMES:
         t = get(name)
-        row[name] = t if t is None or (type(t) is datetime and t.tzinfo is UTC) else _time(t, name)
+        fast = t is None or (type(t) is datetime and t.tzinfo is UTC)
+        row[name] = t if fast else clean_time(t, name)
     # Fast paths for what the tracker sends; the helpers deal with everything else.
     n = get("priority", 0)
     ok = type(n) is int and _INT32_MIN <= n <= _INT32_MAX

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from callcore.ami import AmiError, AmiSession
 from callcore.app import one_shot_session
 from callcore.records import CallRecord
-from callcore.sim import seat_actions
+from callcore.sim import seat_actions, sipp
 from callcore.sim.sipp import Call, CallResult, SippProcess, place_calls
 from callcore.sim.site import SimSite
 from callcore.store.models import CallLeg
@@ -131,11 +131,11 @@ async def acting(
     ext = seat(site, seat_id).extension
     pw = password(site, seat_id)
     try:
-        ok = await seat_actions.register(site.workdir, site.sip_server, {ext: (pw, port)})
+        ok = await sipp.register_contacts(site.workdir, site.sip_server, {ext: (pw, port)})
         assert ok == {ext: True}
         yield proc
     finally:
-        await seat_actions.register(
+        await sipp.register_contacts(
             site.workdir, site.sip_server, {ext: (pw, farm_port(site, seat_id))}
         )
         await proc.stop()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from callcore.records import Outcome
-from callcore.sim import seat_actions
+from callcore.sim import seat_actions, sipp
 from callcore.sim.site import SimSite
 from seats.membership import memberships
 from tests.e2e import floor
@@ -65,14 +65,14 @@ async def settled(site: SimSite, seat_id: str, since: datetime, want: tuple[str,
 async def test_a_seat_with_a_wrong_password_cannot_register(site: SimSite):
     ext = floor.seat(site, "G05").extension
     decoy = next(floor.SPECIAL_PORTS)
-    got = await seat_actions.register(
+    got = await sipp.register_contacts(
         site.workdir, site.sip_server, {ext: ("not-the-password", decoy)}, tag="wrongpw"
     )
     assert got == {ext: False}
     contacts = await site.rx(f"pjsip show contacts like {ext}")
     assert f":{decoy}" not in contacts  # its real softphone stays the one registered
     assert f":{floor.farm_port(site, 'G05')}" in contacts
-    unknown = await seat_actions.register(
+    unknown = await sipp.register_contacts(
         site.workdir, site.sip_server, {"8999": ("whatever", decoy)}, tag="unknownseat"
     )
     assert unknown == {"8999": False}

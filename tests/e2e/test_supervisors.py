@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from callcore.sim.sipp import Behaviour, Call, SeatFarm, place_calls
 from callcore.sim.site import SimSite
 from callcore.supervise import read_audit
 from queues.stats import Figures, windows
+from tests import private_redis
 from tests.e2e.conftest import BASE, caller_number
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
@@ -70,51 +70,16 @@ class Sup:
             return r.status, await r.json(content_type=None)
 
     def start_redis(self) -> None:
-        self.redis = _redis_server(REDIS_PORT, self.redis_dir)
+        self.redis = private_redis.start(REDIS_PORT, self.redis_dir)
 
     def stop_redis(self) -> None:
         if self.redis is not None:
-            self.redis.terminate()
-            self.redis.wait(10)
+            private_redis.stop(self.redis)
             self.redis = None
 
     async def restart_engine(self, sig: int | None = None) -> None:
         await self.site.stop_engine(sig)
         await self.site.start_engine(env=self.env)
-
-
-def _redis_server(port: int, workdir: Path) -> subprocess.Popen:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(redis.RedisError):
-            if redis.Redis(port=port, socket_connect_timeout=0.2).ping():
-                return proc
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"private redis-server on {port} did not start")
 
 
 def cli_argv(site: SimSite, *args: str) -> list[str]:
