@@ -21,6 +21,7 @@ deps:
 
 services: deps
 	@./scripts/services.sh
+	@$(BIN)/callcore asterisk provision
 
 demo: services
 	$(BIN)/callcore demo

@@ -138,6 +138,13 @@ def asterisk_up(c: _Ctx) -> None:
     )
 
 
+@asterisk.command("provision")
+def asterisk_provision() -> None:
+    """Find or build the Asterisk this machine runs (once; `make` does it before the tests)."""
+    rt = _runtime()
+    click.echo(f"{rt.version} ({rt.root or 'installed'})")
+
+
 @asterisk.command("down")
 @pass_ctx
 def asterisk_down(c: _Ctx) -> None:

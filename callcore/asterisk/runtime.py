@@ -8,6 +8,7 @@ instance home are bind-mounted into the root only for that process and vanish wi
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from callcore.instance import Instance
 log = logging.getLogger(__name__)
 
 MIN_MAJOR = 20
+BUILD_ATTEMPTS = 3  # a mirror hiccup (a Packages file that did not download) is common
 ROOT_PACKAGES = "asterisk,asterisk-modules,asterisk-config"
 IN_ROOT_HOME = Path("/srv/callcore")  # where the instance home appears inside the root
 
@@ -115,7 +117,7 @@ def find_runtime(build: bool = True) -> Runtime:
     if not (root / ".callcore-ready").exists():
         if not build:
             raise AsteriskError(f"no Asterisk >= {MIN_MAJOR}: run `callcore asterisk up`")
-        build_root(root)
+        _build_once(root)
     v = _version_of(["chroot", str(root), "/usr/sbin/asterisk"])
     if not v or v[0] < MIN_MAJOR:
         raise AsteriskError(f"{root} holds no usable Asterisk (found {v})")
@@ -136,6 +138,26 @@ def debian_mirror() -> str:
             if "security" not in uri and uri.startswith(("http://", "https://", "file:")):
                 return uri
     raise AsteriskError("no Debian mirror found in /etc/apt/sources.list*")
+
+
+def _build_once(root: Path) -> None:
+    """Build the root under a lock: test workers and a demo may all start at once, and two
+    debootstraps in one folder wreck each other. The lock's holder builds; the rest wait and
+    find it ready."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.with_name(root.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (root / ".callcore-ready").exists():
+            return
+        for attempt in range(1, BUILD_ATTEMPTS + 1):
+            try:
+                build_root(root)
+                return
+            except AsteriskError as exc:
+                if attempt == BUILD_ATTEMPTS or "debootstrap failed" not in str(exc):
+                    raise
+                log.warning("building the Asterisk root failed, trying again: %s", exc)
+                time.sleep(5 * attempt)
 
 
 def build_root(root: Path) -> None:
