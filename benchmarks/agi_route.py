@@ -29,9 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import config
-from agi.handlers import make_route_handler
-from agi.router import decide
 from agi.server import FastAgiServer, ServerStats
+from callcore.features.routing.agi import make_route_handler
+from callcore.features.routing.decision import decide
 from config.directory import Directory
 
 HOST = "127.0.0.1"

@@ -25,9 +25,9 @@ from pathlib import Path
 from panoramisk.message import Message
 
 from callcore.ami import AmiParser
-from callcore.app import Engine
 from callcore.asterisk.render import AMI_EVENTS
 from callcore.instance import Instance
+from callcore.wiring.engine import Engine
 from config.loader import DEFAULT_PATH
 
 CAPTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "ami-demo.raw"

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 import yaml
 
 import config
-from callcore.live.keys import Keys
-from callcore.live.snapshot import read_snapshot
+from callcore.features.live.keys import Keys
+from callcore.features.live.snapshot import read_snapshot
 from callcore.monitor import view
 from config.loader import DEFAULT_PATH
 from config.schema import SiteConfig

@@ -29,7 +29,7 @@ from callcore.records import Outcome
 from callcore.sim import sipp
 from callcore.sim.sipp import Behaviour, Call, CallResult, place_calls
 from callcore.sim.site import SimSite
-from callcore.telemetry import percentiles, proc_usage
+from callcore.wiring.telemetry import percentiles, proc_usage
 from config.loader import DEFAULT_PATH
 
 # Called numbers and their weights: mostly 12345, the kept numbers, some cancelled numbers
@@ -290,7 +290,7 @@ ROWS = [
 def print_reports(reports: list[Report]) -> None:
     from rich.table import Table
 
-    from callcore.present import make_console
+    from callcore.features.calls.present import make_console
 
     table = Table(title="callcore load run (figures, not assertions)")
     table.add_column("figure")

@@ -8,21 +8,14 @@ import sys
 
 import click
 
-from callcore.instance import Instance
+from callcore.commands import Context, fail, pass_ctx
+from callcore.features.calls import cli as calls_cli
+from callcore.features.enterprises import cli as enterprises_cli
+from callcore.features.supervisors import cli as supervisors_cli
+from callcore.features.transfers import cli as transfers_cli
+from callcore.features.workorders import cli as workorders_cli
 from config.loader import ConfigError
-
-
-class _Ctx:
-    def __init__(self, home: str | None, config_path: str | None):
-        self.inst = Instance(home, config_path)
-
-
-pass_ctx = click.make_pass_decorator(_Ctx)
-
-
-def _fail(msg: str, code: int = 1) -> None:
-    click.echo(msg, err=True)
-    sys.exit(code)
+from seats import cli as seats_cli
 
 
 @click.group()
@@ -42,7 +35,7 @@ def main(ctx: click.Context, home: str | None, config_path: str | None, verbose:
         level=logging.WARNING - 10 * min(verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = _Ctx(home, config_path)
+    ctx.obj = Context(home, config_path)
 
 
 @main.group("config")
@@ -52,12 +45,12 @@ def config_group() -> None:
 
 @config_group.command("check")
 @pass_ctx
-def config_check(c: _Ctx) -> None:
+def config_check(c: Context) -> None:
     """Validate the site config; exit 1 with every problem named if it is invalid."""
     try:
         cfg = c.inst.config
     except ConfigError as exc:
-        _fail(f"invalid site config:\n{exc}")
+        fail(f"invalid site config:\n{exc}")
     click.echo(
         f"{c.inst.config_path}: ok ({len(cfg.hotlines)} numbers, {len(cfg.zones)} zones, "
         f"{len(cfg.seats)} seats)"
@@ -70,23 +63,23 @@ def _runtime(build: bool = True):
     try:
         return runtime.find_runtime(build=build)
     except runtime.AsteriskError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
-def _render(c: _Ctx, rt) -> list[str]:
+def _render(c: Context, rt) -> list[str]:
     from callcore.asterisk import render, sounds
 
     try:
         return render.render_all(c.inst, rt)
     except ConfigError as exc:
-        _fail(f"invalid site config, nothing rendered:\n{exc}")
+        fail(f"invalid site config, nothing rendered:\n{exc}")
     except sounds.SoundError as exc:
-        _fail(f"cannot make the notice audio, nothing rendered: {exc}")
+        fail(f"cannot make the notice audio, nothing rendered: {exc}")
 
 
 @main.command()
 @pass_ctx
-def render(c: _Ctx) -> None:
+def render(c: Context) -> None:
     """Write the Asterisk configuration of this instance from the site config."""
     rt = _runtime()
     changed = _render(c, rt)
@@ -95,7 +88,7 @@ def render(c: _Ctx) -> None:
 
 @main.command()
 @pass_ctx
-def apply(c: _Ctx) -> None:
+def apply(c: Context) -> None:
     """Render, then reload what changed in the running Asterisk (calls in progress stay up)."""
     import asyncio
 
@@ -111,7 +104,7 @@ def apply(c: _Ctx) -> None:
     try:
         asyncio.run(reload_modules(c.inst, mods))
     except Exception as exc:
-        _fail(f"rendered, but the reload failed: {exc}")
+        fail(f"rendered, but the reload failed: {exc}")
     click.echo(f"applied: {', '.join(changed)} (reloaded {', '.join(mods)})")
 
 
@@ -122,7 +115,7 @@ def asterisk() -> None:
 
 @asterisk.command("up")
 @pass_ctx
-def asterisk_up(c: _Ctx) -> None:
+def asterisk_up(c: Context) -> None:
     """Render the config and start Asterisk (building its root filesystem if needed)."""
     from callcore.asterisk import runtime
 
@@ -131,7 +124,7 @@ def asterisk_up(c: _Ctx) -> None:
     try:
         pid = runtime.start(rt, c.inst)
     except runtime.AsteriskError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"{rt.version} up (pid {pid}), SIP {c.inst.config.pbx.bind}:"
         f"{c.inst.config.pbx.sip_port}, AMI :{c.inst.config.pbx.ami_port}"
@@ -147,7 +140,7 @@ def asterisk_provision() -> None:
 
 @asterisk.command("down")
 @pass_ctx
-def asterisk_down(c: _Ctx) -> None:
+def asterisk_down(c: Context) -> None:
     """Stop this instance's Asterisk."""
     from callcore.asterisk import runtime
 
@@ -158,7 +151,7 @@ def asterisk_down(c: _Ctx) -> None:
 @asterisk.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def asterisk_status(c: _Ctx, as_json: bool) -> None:
+def asterisk_status(c: Context, as_json: bool) -> None:
     """Is this instance's Asterisk running, and what is it doing."""
     from callcore.asterisk import runtime
 
@@ -177,126 +170,20 @@ def asterisk_status(c: _Ctx, as_json: bool) -> None:
     "--no-agi", is_flag=True, help="Run without the FastAGI server (calls route statically)."
 )
 @pass_ctx
-def run(c: _Ctx, no_agi: bool) -> None:
+def run(c: Context, no_agi: bool) -> None:
     """Run the engine: FastAGI routing, AMI call tracking, the request store."""
     import asyncio
 
-    from callcore.app import Engine
+    from callcore.wiring.engine import Engine
 
     try:
         engine = Engine(c.inst, agi=not no_agi)
     except ConfigError as exc:
-        _fail(f"invalid site config:\n{exc}")
+        fail(f"invalid site config:\n{exc}")
     # The store writer thread builds SQL while the loop routes calls: with the default
     # 5 ms GIL switch interval a routing request could wait that long for the GIL.
     sys.setswitchinterval(0.001)
     asyncio.run(engine.run())
-
-
-def _parse_since(text: str | None, tz: str):
-    """ISO time, `today`, or an age such as 30m, 2h, 7d."""
-    import re
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    if not text:
-        return None
-    zone = ZoneInfo(tz)
-    now = datetime.now(zone)
-    if text == "today":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
-    m = re.fullmatch(r"(\d+)([smhd])", text)
-    if m:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use an ISO time, 'today' or an age like 30m") from None
-    return when if when.tzinfo else when.replace(tzinfo=zone)
-
-
-@main.command()
-@click.option("--since", help="ISO time, 'today', or an age such as 30m, 2h, 7d.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of call objects.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), help="Labels (default: the site's).")
-@pass_ctx
-def calls(c: _Ctx, since: str | None, as_json: bool, lang: str | None) -> None:
-    """The stored calls, oldest first."""
-    from callcore import present
-    from callcore.store import db
-
-    cfg = c.inst.config
-    engine = db.make_engine(c.inst.db_url)
-    try:
-        db.upgrade(engine)
-        records = db.query_calls(engine, since=_parse_since(since, cfg.site.timezone))
-    finally:
-        engine.dispose()
-    if as_json:
-        click.echo(
-            json.dumps(
-                [present.call_json(r, cfg.site.timezone) for r in records],
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
-    else:
-        present.print_calls(records, cfg, lang or cfg.site.lang)
-
-
-@main.group()
-def seat() -> None:
-    """Log seats in and out of their zone queues."""
-
-
-def _seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool):
-    cfg = c.inst.config
-    if all_seats:
-        return list(cfg.seats)
-    known = {s.id: s for s in cfg.seats}
-    missing = [i for i in ids if i not in known]
-    if missing or not ids:
-        _fail(f"unknown seat(s): {', '.join(missing)}" if missing else "name seats or --all")
-    return [known[i] for i in ids]
-
-
-def _for_seats(c: _Ctx, ids: tuple[str, ...], all_seats: bool, action: str) -> None:
-    """Run SeatSessions.<action> for each named seat over one AMI session."""
-    import asyncio
-
-    from callcore.app import one_shot_session
-    from seats.sessions import SeatSessions
-
-    async def go() -> None:
-        ami = await one_shot_session(c.inst)
-        try:
-            sessions = SeatSessions(ami, lambda: c.inst.config)
-            for s in _seats(c, ids, all_seats):
-                queues = await getattr(sessions, action)(s.id, source="cli")
-                click.echo(f"{s.id} {s.name} {action}: {', '.join(queues) or '-'}")
-        finally:
-            await ami.close()
-
-    asyncio.run(go())
-
-
-@seat.command("login")
-@click.argument("ids", nargs=-1)
-@click.option("--all", "all_seats", is_flag=True)
-@pass_ctx
-def seat_login(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
-    """Add seats to their zone queues (penalties from role and skills)."""
-    _for_seats(c, ids, all_seats, "login")
-
-
-@seat.command("logout")
-@click.argument("ids", nargs=-1)
-@click.option("--all", "all_seats", is_flag=True)
-@pass_ctx
-def seat_logout(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
-    """Remove seats from their zone queues."""
-    _for_seats(c, ids, all_seats, "logout")
 
 
 @main.command()
@@ -304,7 +191,7 @@ def seat_logout(c: _Ctx, ids: tuple[str, ...], all_seats: bool) -> None:
 @click.option("--keep", is_flag=True, help="Leave Asterisk and the engine running afterwards.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Labels (default: the site's).")
 @pass_ctx
-def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
+def demo(c: Context, seconds: int, keep: bool, lang: str | None) -> None:
     """Boot Asterisk and the engine, run simulated seats and citizens, print what happened."""
     import asyncio
 
@@ -313,7 +200,7 @@ def demo(c: _Ctx, seconds: int, keep: bool, lang: str | None) -> None:
     try:
         cfg = c.inst.config
     except ConfigError as exc:
-        _fail(f"invalid site config:\n{exc}")
+        fail(f"invalid site config:\n{exc}")
     ok = asyncio.run(d.run(c.inst, seconds=seconds, keep=keep, lang=lang or cfg.site.lang))
     sys.exit(0 if ok else 1)
 
@@ -378,7 +265,7 @@ def bench(rate: float, seconds: float, seats: int, talk_ms: int, fixed_talk: boo
 @click.option("--supervisor", help="Your supervisor id: listen/whisper/barge ring your phone.")
 @pass_ctx
 def monitor(
-    c: _Ctx,
+    c: Context,
     once: bool,
     as_json: bool,
     lang: str | None,
@@ -394,7 +281,7 @@ def monitor(
     try:
         cfg = c.inst.config
     except ConfigError as exc:
-        _fail(f"invalid site config:\n{exc}")
+        fail(f"invalid site config:\n{exc}")
     lang = lang or cfg.site.lang
     if once or as_json:
         sys.exit(mon.print_once(asyncio.run(mon.one_snapshot(c.inst)), lang, as_json))
@@ -405,107 +292,18 @@ def monitor(
 @click.option("--host", help="Address to listen on (default: pbx.bind).")
 @click.option("--port", type=int, help="Port (default: pbx.api_port).")
 @pass_ctx
-def api_only(c: _Ctx, host: str | None, port: int | None) -> None:
+def api_only(c: Context, host: str | None, port: int | None) -> None:
     """Serve the HTTP API without an engine (another node): live state from Redis, calls
     and the audit from the store; actions need the engine's own API."""
     import asyncio
 
-    from callcore.supervision import serve_api_only
+    from callcore.wiring.supervision import serve_api_only
 
     try:
         pbx = c.inst.config.pbx
     except ConfigError as exc:
-        _fail(f"invalid site config:\n{exc}")
+        fail(f"invalid site config:\n{exc}")
     asyncio.run(serve_api_only(c.inst, host or pbx.bind, port or pbx.api_port))
-
-
-@main.group()
-def supervise() -> None:
-    """Supervisor actions on a seat, through the engine's API (audited).
-
-    Needs a supervisor token: --token or CALLCORE_TOKEN.
-    """
-
-
-def _supervise(c: _Ctx, token: str | None, api: str | None, seat_id: str, action: str, **body):
-    import asyncio
-
-    from callcore.api.client import ApiClient, ApiFailure, api_url
-
-    if not token:
-        _fail("a supervisor token is needed: --token or CALLCORE_TOKEN (callcore token add)")
-    client = ApiClient(api_url(c.inst, api), token)
-    try:
-        reply = asyncio.run(client.seat_action(seat_id, action, **body))
-    except ApiFailure as exc:
-        _fail(f"{action} {seat_id}: {exc.code}: {exc.message}", 2)
-    click.echo(json.dumps(reply, ensure_ascii=False))
-
-
-_token_opt = click.option("--token", envvar="CALLCORE_TOKEN", help="Supervisor API token.")
-_api_opt = click.option("--api", help="The engine's API URL (default: pbx.bind:api_port).")
-
-
-@supervise.command("pause")
-@click.argument("seat_id")
-@click.option(
-    "--reason", default="break", show_default=True, help="A pause reason id of the site config."
-)
-@_token_opt
-@_api_opt
-@pass_ctx
-def supervise_pause(c: _Ctx, seat_id: str, reason: str, token: str | None, api: str | None):
-    """Pause a seat in all its queues."""
-    _supervise(c, token, api, seat_id, "pause", reason=reason)
-
-
-@supervise.command("resume")
-@click.argument("seat_id")
-@_token_opt
-@_api_opt
-@pass_ctx
-def supervise_resume(c: _Ctx, seat_id: str, token: str | None, api: str | None):
-    """Resume a paused seat."""
-    _supervise(c, token, api, seat_id, "resume")
-
-
-@supervise.command("logoff")
-@click.argument("seat_id")
-@_token_opt
-@_api_opt
-@pass_ctx
-def supervise_logoff(c: _Ctx, seat_id: str, token: str | None, api: str | None):
-    """Log a seat off every queue it is in."""
-    _supervise(c, token, api, seat_id, "logoff")
-
-
-@supervise.command("move")
-@click.argument("seat_id")
-@click.argument("zone")
-@_token_opt
-@_api_opt
-@pass_ctx
-def supervise_move(c: _Ctx, seat_id: str, zone: str, token: str | None, api: str | None):
-    """Move a seat to another zone."""
-    _supervise(c, token, api, seat_id, "move", zone=zone)
-
-
-def _spy_command(mode: str, help_text: str):
-    @supervise.command(mode, help=help_text)
-    @click.argument("seat_id")
-    @click.option("--supervisor", "sup", required=True, help="Your supervisor id (softphone).")
-    @_token_opt
-    @_api_opt
-    @pass_ctx
-    def command(c: _Ctx, seat_id: str, sup: str, token: str | None, api: str | None):
-        _supervise(c, token, api, seat_id, mode, supervisor=sup)
-
-    return command
-
-
-_spy_command("listen", "Listen to a seat's call from your softphone.")
-_spy_command("whisper", "Speak to the seat only, during its call, from your softphone.")
-_spy_command("barge", "Join a seat's call (both hear you) from your softphone.")
 
 
 @main.group()
@@ -520,22 +318,22 @@ def token() -> None:
 @click.option("--name", required=True, help="Who holds it (shown in the audit).")
 @click.option("--seat", "seat_id", help="For a seat token: the seat id it belongs to.")
 @pass_ctx
-def token_add(c: _Ctx, role: str, name: str, seat_id: str | None) -> None:
+def token_add(c: Context, role: str, name: str, seat_id: str | None) -> None:
     """Create a token and print it (once; it is kept only in the secrets file)."""
     from callcore.api.auth import Role, add_token
 
     if seat_id and seat_id not in {s.id for s in c.inst.config.seats}:
-        _fail(f"unknown seat {seat_id!r}")
+        fail(f"unknown seat {seat_id!r}")
     c.inst.secrets()  # make sure the file exists with its other secrets
     try:
         click.echo(add_token(c.inst.secrets_file, Role(role), name, seat_id))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @token.command("list")
 @pass_ctx
-def token_list(c: _Ctx) -> None:
+def token_list(c: Context) -> None:
     """Names, roles and seats of the tokens (never the tokens)."""
     from callcore.api.auth import list_tokens
 
@@ -546,20 +344,26 @@ def token_list(c: _Ctx) -> None:
 @token.command("remove")
 @click.argument("name")
 @pass_ctx
-def token_remove(c: _Ctx, name: str) -> None:
+def token_remove(c: Context, name: str) -> None:
     """Revoke every token with this name."""
     from callcore.api.auth import remove_tokens
 
     n = remove_tokens(c.inst.secrets_file, name)
     if not n:
-        _fail(f"no token named {name!r}")
+        fail(f"no token named {name!r}")
     click.echo(f"revoked {n} token(s) named {name}")
 
 
-# seat status / history, transfers, requests, the enterprise register (seats/commands.py)
-from seats.commands import register as _register_seat_commands  # noqa: E402
-
-_register_seat_commands(main, seat, _parse_since)
+# Every feature's commands, listed once.
+for command in (
+    calls_cli.calls,
+    seats_cli.seat,
+    transfers_cli.transfer_group,
+    workorders_cli.request_group,
+    enterprises_cli.enterprise_group,
+    supervisors_cli.supervise,
+):
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="callcore")

@@ -12,9 +12,9 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
+from callcore.features.calls.present import make_console, print_per_number
 from callcore.i18n import t
 from callcore.instance import Instance
-from callcore.present import make_console, print_per_number
 from callcore.sim.sipp import Behaviour, Call, place_calls
 from callcore.sim.site import SimSite
 from config.schema import Mode

@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 
-from callcore.app import one_shot_session
+from callcore.commands import one_shot_session
 from callcore.instance import Instance
 
 

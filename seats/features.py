@@ -19,10 +19,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from agi.handlers import valid_channel
 from agi.protocol import AgiRequest
 from agi.server import AgiChannel, BadRequest, Handler
 from callcore.ami import AmiError
+from callcore.features.routing.agi import valid_channel
 from config.schema import SiteConfig
 from seats.sessions import SeatError, SeatSessions
 

@@ -1,16 +1,14 @@
-"""The aiohttp application: every endpoint module of this package, the token middleware,
-and `/openapi.json` generated from the same declarations.
+"""The aiohttp application: the endpoints it is given, the token middleware, and
+`/openapi.json` generated from the same declarations.
 
-Endpoint modules are found, not listed: any module of `callcore.api` with a module-level
-`api = Api(...)` is mounted (in module-name order), so a new module needs no edit here.
+Features declare their endpoints (`api = Api(...)` in their `api.py`); the wiring lists
+them once (`callcore.wiring.endpoints`) and hands them here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import pkgutil
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -18,31 +16,13 @@ from aiohttp import web
 import callcore
 from callcore.api import openapi
 from callcore.api.auth import TokenBook, middleware
-from callcore.api.registry import Api, Endpoint, json_response, wrap
-from callcore.api.services import ApiServices
+from callcore.api.registry import Api, ApiServices, Endpoint, json_response, wrap
 
 log = logging.getLogger("callcore.api")
 
-SERVICES: web.AppKey[ApiServices] = web.AppKey("services", ApiServices)
+SERVICES: web.AppKey[ApiServices] = web.AppKey("services")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints", list)
 SPEC: web.AppKey[dict] = web.AppKey("spec", dict)
-# Modules of this package that are framework, not endpoints.
-_FRAMEWORK = frozenset({"app", "auth", "client", "openapi", "registry", "services"})
-
-
-def endpoint_modules() -> list[Api]:
-    """The `api` of every endpoint module of this package, in module-name order."""
-    import callcore.api as pkg
-
-    apis = []
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name in _FRAMEWORK or info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"callcore.api.{info.name}")
-        api = getattr(mod, "api", None)
-        if isinstance(api, Api):
-            apis.append(api)
-    return apis
 
 
 def describe(apis: Iterable[Api]) -> tuple[list[Endpoint], dict]:
@@ -61,12 +41,10 @@ async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[SPEC])
 
 
-def make_app(
-    services: ApiServices, tokens: TokenBook, apis: Iterable[Api] | None = None
-) -> web.Application:
-    """The application for these services; `apis` defaults to every endpoint module."""
+def make_app(services: ApiServices, tokens: TokenBook, apis: Iterable[Api]) -> web.Application:
+    """The application for these services and endpoints (`callcore.wiring.endpoints.APIS`)."""
     app = web.Application(middlewares=[middleware(tokens)], client_max_size=1 << 20)
-    endpoints, spec = describe(endpoint_modules() if apis is None else apis)
+    endpoints, spec = describe(apis)
     seen: set[tuple[str, str]] = set()
     for ep in endpoints:
         key = ("GET" if ep.method == "WS" else ep.method, ep.path)

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-if TYPE_CHECKING:
-    from callcore.api.services import ApiServices
+# The parts an endpoint may use: the wiring's `ApiServices` (callcore/wiring/services.py),
+# built there and handed to `make_app`; this layer only passes it on.
+ApiServices = Any
 
 log = logging.getLogger("callcore.api")
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import jinja2
 
-from agi.router import Kind, static_routes
 from callcore.asterisk import sounds
 from callcore.asterisk.runtime import Runtime
+from callcore.features.routing.decision import Kind, static_routes
+from callcore.features.transfers.service import transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory
 from queues import priority
 from seats.membership import memberships
-from seats.transfers import transfer_targets
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
@@ -118,7 +118,7 @@ AMI_EVENTS = [
     "QueueMemberPause",
     "QueueMemberStatus",
     "QueueMemberPenalty",
-    # supervisor listen / whisper / barge (callcore.supervise)
+    # supervisor listen / whisper / barge (callcore.features.supervisors.actions)
     "OriginateResponse",
     "ChanSpyStart",
     "ChanSpyStop",

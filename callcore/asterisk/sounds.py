@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     from pydub import AudioSegment
     from pydub.generators import Sine
 
-from agi.router import notice_sound
+from callcore.features.routing.decision import notice_sound
 from config.schema import Hotline, Mode, SiteConfig
 
 VOICE = "cmn"  # espeak-ng's Mandarin

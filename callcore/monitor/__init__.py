@@ -5,6 +5,6 @@
 - `app.py`   the full-screen textual app: refreshes from Redis every second, highlights,
              and keys for supervisor actions (through the API, so they are audited).
 
-The snapshot is read straight from Redis (`callcore.live.snapshot`), the same read the
+The snapshot is read straight from Redis (`callcore.features.live.snapshot`), the same read the
 API makes, so `monitor --once --json` and `/api/v1/snapshot` agree.
 """

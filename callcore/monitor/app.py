@@ -24,8 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from callcore.features.live.snapshot import Snapshot
 from callcore.i18n import pause_reason, t
-from callcore.live.snapshot import Snapshot
 from callcore.monitor import view
 
 ReadSnapshot = Callable[[], Awaitable[Snapshot]]

@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from callcore import live
 from callcore.api.client import ApiClient, api_url
+from callcore.features import live
+from callcore.features.live.keys import Keys
+from callcore.features.live.snapshot import Snapshot, read_snapshot
+from callcore.features.live.state import make_client
 from callcore.i18n import pause_reason
 from callcore.instance import Instance
-from callcore.live.keys import Keys
-from callcore.live.snapshot import Snapshot, read_snapshot
-from callcore.live.state import make_client
 from callcore.monitor import view
 
 

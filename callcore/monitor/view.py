@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from callcore.features.live.snapshot import FiguresOut, Highlight, Snapshot
 from callcore.i18n import pause_reason, t
-from callcore.live.snapshot import FiguresOut, Highlight, Snapshot
 from seats.states import state_label
 
 DASH = "—"

@@ -13,8 +13,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from callcore.app import one_shot_session
 from callcore.asterisk import render, runtime
+from callcore.commands import one_shot_session
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.sim.sipp import Behaviour, SeatFarm, SippProcess, render_scenario

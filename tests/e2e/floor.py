@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from callcore.ami import AmiError, AmiSession
-from callcore.app import one_shot_session
+from callcore.commands import one_shot_session
 from callcore.records import CallRecord
 from callcore.sim import seat_actions, sipp
 from callcore.sim.sipp import Call, CallResult, SippProcess, place_calls
@@ -235,7 +235,7 @@ async def seat_changes(
 async def probe_route(site: SimSite, dialed: str, caller: str) -> dict[str, str]:
     """The engine's routing decision for a call that is not made: the `route` request as
     Asterisk sends it, to the engine's FastAGI port; what it would set on the channel."""
-    from agi.handlers import ROUTE_FIELDS
+    from callcore.features.routing.agi import ROUTE_FIELDS
 
     channel = "PJSIP/probe-00000001"
     reader, writer = await asyncio.open_connection(site.cfg.pbx.bind, site.cfg.pbx.agi_port)

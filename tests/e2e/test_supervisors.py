@@ -29,10 +29,10 @@ import pytest
 import pytest_asyncio
 
 from callcore.api.client import ApiClient, ApiFailure
+from callcore.features.supervisors.actions import read_audit
 from callcore.records import Outcome
 from callcore.sim.sipp import Behaviour, Call, SeatFarm, place_calls
 from callcore.sim.site import SimSite
-from callcore.supervise import read_audit
 from queues.stats import Figures, windows
 from tests import private_redis
 from tests.e2e.conftest import BASE, caller_number
@@ -149,7 +149,7 @@ async def sup(site: SimSite, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
 
 async def _fresh_floor(site: SimSite) -> None:
     """Every seat logged in and not paused, whatever earlier modules did to them."""
-    from callcore.app import one_shot_session
+    from callcore.commands import one_shot_session
 
     await site.login_seats([s.id for s in site.cfg.seats])
     ami = await one_shot_session(site.inst)
@@ -320,7 +320,7 @@ async def test_monitor_shows_a_waiting_caller_and_a_paused_seat(sup: Sup):
 
 
 async def _queue_status(site: SimSite, seat: str) -> dict[str, dict]:
-    from callcore.app import one_shot_session
+    from callcore.commands import one_shot_session
 
     ami = await one_shot_session(site.inst)
     try:

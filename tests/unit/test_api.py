@@ -22,19 +22,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
-from callcore import present
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
 from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_tokens
-from callcore.api.calls import CallOut
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
-from callcore.api.services import ApiServices
-from callcore.live.state import LiveState
+from callcore.features.calls import present
+from callcore.features.calls.api import CallOut
+from callcore.features.live.state import LiveState
+from callcore.features.supervisors.actions import Supervisor
 from callcore.records import PUBLIC_FIELDS, Outcome
 from callcore.store import db
 from callcore.store.writer import StoreWriter
-from callcore.supervise import Supervisor
+from callcore.wiring.endpoints import APIS
+from callcore.wiring.services import ApiServices
 from seats.sessions import SeatSessions
 from seats.states import SeatBoard
 from tests.unit.supervisors_helpers import CFG, REDIS_URL, ago, call, namespace, redis_or_skip
@@ -234,7 +235,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
         )
-        app = make_app(services, TokenBook(secrets))
+        app = make_app(services, TokenBook(secrets), APIS)
         client = TestClient(TestServer(app))
         await client.start_server()
         for _ in range(100):
@@ -622,7 +623,7 @@ def test_openapi_schemas_for_bodies_and_queries(env: Env):
 
 
 def test_ages_and_times(env: Env):
-    from callcore.api.calls import _when
+    from callcore.features.calls.api import _when
 
     now = datetime.now(UTC)
     assert (

@@ -14,17 +14,18 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 import config
-from callcore import requests
 from callcore.api.app import make_app
 from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
-from callcore.api.services import ApiServices
-from callcore.legs import LegRecord
+from callcore.features.subcentre.records import query as subcentre_calls
+from callcore.features.transfers.legs import LegRecord
+from callcore.features.workorders import registration as requests
 from callcore.records import from_epoch
 from callcore.store import db
 from callcore.store.writer import StoreWriter
-from callcore.subcentre import query as subcentre_calls
-from seats.floor import SeatFloor
+from callcore.wiring.endpoints import APIS
+from callcore.wiring.services import ApiServices
+from seats.service import SeatFloor
 from seats.states import SeatChange
 from tests.unit.test_seats_sessions import FakeAmi
 
@@ -89,7 +90,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     secrets.write_text(yaml.safe_dump({"api_tokens": TOKENS}, allow_unicode=True))
     services = ApiServices(config=lambda: CFG, db=read, hub=EventHub(), ami=ami, writer=writer,
                            floor=floor)  # fmt: skip
-    client = TestClient(TestServer(make_app(services, TokenBook(secrets))))
+    client = TestClient(TestServer(make_app(services, TokenBook(secrets), APIS)))
     await client.start_server()
     try:
         yield Env(client, ami, writer, floor, read)

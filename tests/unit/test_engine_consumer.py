@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from callcore.app import CONSUME_SLICE, Engine
 from callcore.instance import Instance
+from callcore.wiring.engine import CONSUME_SLICE, Engine
 from config.loader import DEFAULT_PATH
 
 

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import config
-from callcore import present
 from callcore.ami import AmiParser
+from callcore.features.calls import present
+from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord
 from callcore.store import db
-from callcore.tracker import CallTracker
 from config.directory import Directory
 
 CFG = config.load()

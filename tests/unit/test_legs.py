@@ -10,9 +10,9 @@ import itertools
 import pytest
 
 import config
-from callcore.legs import LegRecord, LegTracker
+from callcore.features.calls.tracker import CallTracker
+from callcore.features.transfers.legs import LegRecord, LegTracker
 from callcore.records import CallRecord, Outcome
-from callcore.tracker import CallTracker
 from config.directory import Directory
 
 CFG = config.load()

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callcore.ami import AmiParser
-from callcore.live.keys import Keys
-from callcore.live.model import LiveModel
-from callcore.live.snapshot import read_snapshot
-from callcore.live.state import LiveState, make_client
+from callcore.features.calls.tracker import CallTracker
+from callcore.features.live.keys import Keys
+from callcore.features.live.model import LiveModel
+from callcore.features.live.snapshot import read_snapshot
+from callcore.features.live.state import LiveState, make_client
 from callcore.records import CallRecord, Outcome
 from callcore.store import db
-from callcore.tracker import CallTracker
 from config.directory import Directory
 from queues.stats import (
     Figures,
@@ -423,7 +423,7 @@ def test_seat_json_carries_the_site_s_reason_name():
 
 async def test_another_node_reads_the_state_and_the_event_stream():
     """`callcore api` on another node: snapshots from Redis, events over pub/sub."""
-    from callcore.live.reader import LiveReader
+    from callcore.features.live.reader import LiveReader
 
     got: list[dict] = []
     with namespace() as ns:

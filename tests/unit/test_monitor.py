@@ -10,7 +10,7 @@ import orjson
 import pytest
 from textual.widgets import DataTable, Static
 
-from callcore.live.snapshot import Snapshot, build
+from callcore.features.live.snapshot import Snapshot, build
 from callcore.monitor import view
 from callcore.monitor.app import MonitorApp
 from tests.unit.supervisors_helpers import CFG

@@ -12,16 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import config
-from callcore.reconcile import (
+from callcore.features.calls.reconcile import (
     Reconciler,
     facts_events,
     parse_queue_log,
     read_queue_log,
     rebuild,
 )
+from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord, Outcome
 from callcore.store import db
-from callcore.tracker import CallTracker
 from config.directory import Directory
 
 DIRECTORY = Directory(config.load())

@@ -9,9 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 import config
-from agi.handlers import ROUTE_FIELDS, make_route_handler, route_fields, valid_channel
-from agi.router import decide
 from agi.server import FastAgiServer
+from callcore.features.routing.agi import (
+    ROUTE_FIELDS,
+    make_route_handler,
+    route_fields,
+    valid_channel,
+)
+from callcore.features.routing.decision import decide
 from config.directory import Directory
 from tests.unit.test_agi_server import Exchange, agi_env, fake_asterisk
 

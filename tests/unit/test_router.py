@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import config
-from agi.router import Flag, Kind, decide, static_routes
+from callcore.features.routing.decision import Flag, Kind, decide, static_routes
 from config.directory import Directory, clean
 from config.schema import Mode
 from queues import priority

@@ -10,17 +10,17 @@ import pytest
 import yaml
 
 import config
-from agi.handlers import make_route_handler
-from agi.router import FirstContact, Flag, Kind, decide
 from agi.server import FastAgiServer
 from callcore.asterisk import render
 from callcore.asterisk.runtime import Runtime
+from callcore.features.routing.agi import make_route_handler
+from callcore.features.routing.decision import FirstContact, Flag, Kind, decide
+from callcore.features.transfers.service import target, transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory
 from config.loader import DEFAULT_PATH, ConfigError, parse
 from queues import priority
 from seats.membership import memberships
-from seats.transfers import target, transfer_targets
 from tests.unit.test_agi_server import agi_env, fake_asterisk
 
 CFG = config.load()

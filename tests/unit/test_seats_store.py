@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 import config
-from callcore import enterprises, requests
-from callcore.legs import LegRecord
+from callcore.features.enterprises import register as enterprises
+from callcore.features.firstcontact.index import FirstContactIndex, recent_contacts
+from callcore.features.transfers.legs import LegRecord
+from callcore.features.workorders import registration as requests
 from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store.db import make_engine, upgrade, upsert_calls
 from callcore.store.kinds import KIND, clean_kind, upsert_any
@@ -21,7 +23,6 @@ from callcore.store.models import CallLeg
 from callcore.store.rows import RejectedRecord
 from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
 from callcore.store.writer import StoreWriter
-from seats.affinity import FirstContactIndex, recent_contacts
 from seats.history import changes, last_changes
 from seats.states import SeatChange
 

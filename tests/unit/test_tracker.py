@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import config
 from callcore.ami import AmiParser
+from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord, Outcome
-from callcore.tracker import CallTracker
 from config.directory import Directory
 
 DATA = Path(__file__).resolve().parents[1] / "data"
