@@ -172,6 +172,10 @@ class FastAgiServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    @property
     def bound_port(self) -> int:
         """The port actually listened on (useful with port=0)."""
         if self._server is None or not self._server.sockets:

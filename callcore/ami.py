@@ -21,12 +21,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
 __all__ = [
+    "EVERY",
     "AmiDisconnected",
     "AmiError",
     "AmiLoginError",
@@ -35,11 +36,11 @@ __all__ = [
     "AmiStats",
     "AmiTimeout",
     "Event",
+    "EventRouter",
     "Message",
-    "handles",
+    "Subscriptions",
     "header_values",
     "parse_frame",
-    "wanted_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ Message = Mapping[str, Any]
 -> list[str]); `_rx` is the `time.monotonic()` of its receipt."""
 
 Fields = Mapping[str, str | Sequence[str]]
-F = TypeVar("F", bound=Callable[..., Any])
 
 TERMINATOR = b"\r\n\r\n"
 GREETING = b"Asterisk Call Manager/"
@@ -188,25 +188,42 @@ _NEEDLES: dict[str, str] = {}
 _MISSING = object()
 
 
-def handles(*names: str) -> Callable[[F], F]:
-    """Mark an AMI event handler with the events it wants; the engine routes only those."""
-
-    def mark(fn: F) -> F:
-        fn.ami_events = frozenset(names)  # type: ignore[attr-defined]
-        return fn
-
-    return mark
+Handler = Callable[[Message], None]
+Subscriptions = Mapping[str, Handler]
+"""A component's AMI subscriptions: event name -> its handler (`EVERY` for every event)."""
+EVERY = "*"
 
 
-def wanted_events(handler: Callable[..., Any]) -> frozenset[str] | None:
-    """The events a handler wants: marked with `handles`, or the `_on_<Event>` methods of a
-    handler that dispatches on them; None for every event."""
-    marked = getattr(handler, "ami_events", None)
-    if marked is not None:
-        return marked
-    owner = getattr(handler, "__self__", None)
-    ons = frozenset(n[4:] for n in dir(type(owner)) if n.startswith("_on_")) if owner else None
-    return ons or None
+class EventRouter:
+    """Each AMI event to the handlers subscribed to its name, in the order of subscription.
+
+    Components declare their subscriptions as a table (`subscriptions()`); the wiring
+    subscribes each once at start. Handlers are synchronous and quick: they run on the one
+    ordered consumer of AMI events.
+    """
+
+    def __init__(self) -> None:
+        self._named: dict[str, list[Handler]] = {}
+        self._every: list[Handler] = []
+        self._routes: dict[str, tuple[Handler, ...]] = {}
+
+    def subscribe(self, table: Subscriptions) -> None:
+        for name, handler in table.items():
+            (self._every if name == EVERY else self._named.setdefault(name, [])).append(handler)
+        self._routes.clear()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The events some handler wants by name (what Asterisk's event filter lets in)."""
+        return frozenset(self._named)
+
+    def dispatch(self, ev: Message) -> None:
+        name = ev.get("Event", "")
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = (*self._named.get(name, ()), *self._every)
+        for handle in route:
+            handle(ev)
 
 
 def header_values(msg: Message, key: str) -> list[str]:

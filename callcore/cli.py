@@ -297,7 +297,7 @@ def api_only(c: Context, host: str | None, port: int | None) -> None:
     and the audit from the store; actions need the engine's own API."""
     import asyncio
 
-    from callcore.wiring.supervision import serve_api_only
+    from callcore.wiring.api_node import serve_api_only
 
     try:
         pbx = c.inst.config.pbx

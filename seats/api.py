@@ -68,9 +68,9 @@ class SeatStateOut(Model):
 async def seat_session(req: ApiRequest) -> SeatStateOut:
     """Log the seat in or out, pause it with a reason, or resume it."""
     seat = own_seat(req)
-    floor = req.services.need("floor")
+    seats = req.services.need("seats")
     body: SessionIn = req.body
-    s = floor.sessions
+    s = seats.sessions
     try:
         queues: list[str] = []
         reason = ""
@@ -88,7 +88,7 @@ async def seat_session(req: ApiRequest) -> SeatStateOut:
         raise seat_error(exc) from None
     except AmiError as exc:
         raise ApiError(502, "asterisk", f"Asterisk refused: {exc}") from None
-    status = floor.board.status(seat)
+    status = seats.board.status(seat)
     return SeatStateOut(
         seat=seat,
         action=body.action,

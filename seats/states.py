@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
+from callcore.ami import Subscriptions
 from config.schema import Seat, SiteConfig
 from seats.membership import SeatLookup
 
@@ -269,10 +270,13 @@ class SeatBoard:
             self._facts_of(seat).hint = (source, self._clock() + self.HINT_SECONDS)
 
     # -- the event pump --------------------------------------------------------------------
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(self._HANDLERS, self.handle)
+
     def handle(self, ev: dict) -> None:
         self.events += 1
         name = ev.get("Event", "")
-        handler = getattr(self, "_on_" + name, None)
+        handler = self._HANDLERS.get(name)
         if handler is None:
             return
         seat = self._seat_for(ev)
@@ -283,7 +287,7 @@ class SeatBoard:
             f.touched += 1
             if name == "QueueMemberStatus" and _repeats(f, ev):
                 return  # the same device change, told once per queue the seat is in
-            handler(f, ev)
+            handler(self, f, ev)
             self._derive(seat, f, _ts(ev))
         except Exception:  # one odd event must never stop the pump
             log.exception("seat board could not handle %s", ev.get("Event"))
@@ -499,6 +503,19 @@ class SeatBoard:
             self._derive(seat, f, now, source="rebuild")
             changed += (f.state, f.shown_reason, f.since) != before
         return changed
+
+    # The AMI events this component follows, and the method each goes to.
+    _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {
+        "QueueMemberAdded": _on_QueueMemberAdded,
+        "QueueMemberStatus": _on_QueueMemberStatus,
+        "QueueMemberPenalty": _on_QueueMemberPenalty,
+        "QueueMemberPause": _on_QueueMemberPause,
+        "QueueMemberRemoved": _on_QueueMemberRemoved,
+        "AgentCalled": _on_AgentCalled,
+        "AgentConnect": _on_AgentConnect,
+        "AgentComplete": _on_AgentComplete,
+        "AgentRingNoAnswer": _on_AgentRingNoAnswer,
+    }
 
 
 _CALL_STATES = frozenset({SeatState.RINGING, SeatState.TALKING, SeatState.WRAP_UP})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
+from callcore.features.enterprises.api import api as enterprises
 from callcore.features.live.api import api as live
 from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
@@ -22,6 +23,7 @@ APIS: tuple[Api, ...] = (
     events,
     live,
     requests,
+    enterprises,
     seat_sessions,
     subcentre,
     system,

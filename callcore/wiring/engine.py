@@ -1,9 +1,14 @@
-"""The engine: one process that routes calls (FastAGI), follows them (AMI) and keeps them (store).
+"""The engine: one process that routes calls (FastAGI), follows them (AMI) and keeps them
+(store), with the seats, transfers, registers, live figures, supervisor actions and the
+HTTP API built on them.
 
-The path of a call through this file is the path of a call through the centre: Asterisk
-asks `route` where a call goes, the AMI session reads what then happens in order, the
-tracker turns that into the call's record, and the store writer keeps it. Nothing here
-blocks the event loop: the tracker is pure, the writer has its own thread.
+This is the one place that builds every part and hands each exactly its collaborators:
+nothing else constructs a feature or adds itself to another's lists. The path of a call
+through this file is the path of a call through the centre: Asterisk asks `route` where a
+call goes, the AMI session reads what then happens in order, the router hands each event
+to the parts subscribed to it, the tracker turns that into the call's record, and the
+record goes to the store writer and to the parts that follow calls. Nothing here blocks
+the event loop: the handlers are pure and quick, the writer has its own thread.
 """
 
 from __future__ import annotations
@@ -15,24 +20,40 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine as Database
 
 from agi.server import FastAgiServer
-from callcore.ami import AmiSession, Message, wanted_events
+from callcore.ami import AmiSession, EventRouter, Message
+from callcore.api.app import ApiServer, make_app
+from callcore.api.auth import TokenBook
+from callcore.api.events import EventHub
+from callcore.features import live
+from callcore.features.calls.history import previous_calls
 from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
+from callcore.features.enterprises.service import EnterpriseService
+from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
+from callcore.features.supervisors.actions import Supervisor
+from callcore.features.transfers.service import TransferService
+from callcore.features.workorders.service import RequestService
 from callcore.instance import Instance
 from callcore.records import CallRecord
+from callcore.store import db
 from callcore.store.writer import StoreWriter
-from callcore.wiring.supervision import Supervision
+from callcore.wiring.endpoints import APIS
+from callcore.wiring.services import ApiServices
 from callcore.wiring.telemetry import EventLag, RouteTiming, process_usage, write_snapshot
 from config.directory import Directory
 from config.loader import ConfigError
-from seats.service import SeatFloor
+from seats.service import SeatService
 
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
+REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
 
 
 class Engine:
@@ -40,28 +61,19 @@ class Engine:
         self.inst = inst
         self.with_agi = agi
         cfg = inst.config
+
+        def config() -> Any:
+            return self.inst.config
+
         self.directory = Directory(cfg)
         self.events: asyncio.Queue[Message] = asyncio.Queue()
         self.writer = StoreWriter(inst.db_url, inst.journal)
-        # Who hears of each changed call record, and of each AMI event, in this order.
-        # Every one of them is synchronous and quick: they run on the AMI consumer's path.
-        self.record_listeners: list[Callable[[CallRecord], None]] = [self.writer.submit]
-        self.tracker = CallTracker(lambda: self.directory, self._publish)
-        # After every AMI login: adopt, end and rebuild the calls of the time we were away.
-        self.reconciler = Reconciler(
-            self.tracker,
-            lambda: self.directory,
-            self._publish,
-            inst.log / "queue_log",
-            store=lambda: self.writer.engine,
-            report_file=inst.run / "reconcile.json",
-        )
-        self._gate = asyncio.Event()  # cleared while a resync holds the event consumer
-        self._gate.set()
-        self.lag = EventLag()
-        self.route_timing = RouteTiming()
-        self.event_handlers: list[Callable[[Message], None]] = [
-            self.tracker.handle, self.lag.observe, self.route_timing.observe]
+
+        def store() -> Database:
+            return self.writer.engine
+
+        submit = self.writer.submit
+        self._db: Database | None = None
         self.ami = AmiSession(
             cfg.pbx.bind,
             cfg.pbx.ami_port,
@@ -71,37 +83,125 @@ class Engine:
             on_connected=self._on_ami_connected,
             on_disconnected=self._on_ami_disconnected,
         )
-        # Seats: states, feature codes, first contact, requests, the transfer chain (seats/).
-        self.floor = SeatFloor(
-            lambda: self.inst.config,
-            self.ami,
-            self.writer.submit,
-            lambda: self.writer.engine,
-            lambda: self.ami.connected,
+
+        # The call itself: its record from AMI events, and after every AMI login the calls
+        # of the time we were away, rebuilt.
+        self.tracker = CallTracker(lambda: self.directory, self._publish)
+        self.reconciler = Reconciler(
+            self.tracker,
+            lambda: self.directory,
+            self._publish,
+            inst.log / "queue_log",
+            store=store,
+            report_file=inst.run / "reconcile.json",
         )
-        self.event_handlers += self.floor.event_handlers
-        self.record_listeners += self.floor.record_listeners
+
+        # The live view (Redis) and its event stream; it shows seats as the board has them.
+        self.hub = EventHub(history=self._previous_calls)
+        self.live = LiveState(
+            config,
+            live.redis_url(inst),
+            live.namespace(inst),
+            load_records=self._records_since,
+            on_event=self.hub.publish,
+            seat_status=lambda seat: self.seats.board.status(seat),
+            degraded=self._degraded,
+        )
+
+        # Seats, and what builds on them.
+        self.seats = SeatService(
+            config, self.ami, submit, store, lambda: self.ami.connected,
+            on_change=[self.live.on_seat_change],
+        )  # fmt: skip
+        self.transfers = TransferService(config, self.seats, submit)
+        self.enterprises = EnterpriseService(config, store, submit)
+        self.first_contact = FirstContactService(config, store, self.seats.board.state)
+        self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
+        self.supervisor = Supervisor(self.seats.sessions, config, submit)
+
+        # Who hears of each changed call record, in this order (synchronous and quick).
+        self._record_listeners = (
+            submit,
+            self.first_contact.on_record,
+            self.requests.on_record,
+            self.live.on_record,
+        )
+        # Who hears of which AMI event: each part's own subscription table.
+        self.lag = EventLag()
+        self.route_timing = RouteTiming()
+        self.router = EventRouter()
+        for part in (
+            self.tracker,
+            self.route_timing,
+            self.seats,
+            self.transfers,
+            self.live,
+            self.supervisor,
+            self.lag,
+        ):
+            self.router.subscribe(part.subscriptions())
+
         self.agi: FastAgiServer | None = None
         if agi:
             route = make_route_handler(
                 lambda: self.directory,
-                self.enterprise_numbers,
-                first_contact=self.floor.first_contact,
+                self.enterprises.numbers,
+                first_contact=self.first_contact.first_contact,
             )
             # The dialplan gives up after agi_bound_ms; answering later is wasted work.
             self.agi = FastAgiServer(
-                {"route": route, **self.floor.agi_handlers()},
+                {"route": route, **self.seats.agi_handlers()},
                 cfg.pbx.bind,
                 cfg.pbx.agi_port,
                 request_timeout=cfg.pbx.agi_bound_ms / 1000 * 0.8,
             )
-        # Live state in Redis, the HTTP API and supervisor actions (hooks onto the lists above).
-        self.supervision = Supervision(self)
+        self.services = ApiServices(
+            config=config,
+            db=self.db,
+            hub=self.hub,
+            ami=self.ami,
+            agi=self.agi,
+            agi_expected=agi,
+            writer=self.writer,
+            live=self.live,
+            supervisor=self.supervisor,
+            seats=self.seats,
+            transfers=self.transfers,
+            requests=self.requests,
+            enterprises=self.enterprises,
+        )
+        self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None
-        self._routes: dict[str, tuple[Callable[[Message], None], ...]] = {}
-        self._routed_for = -1
-        self._stats_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._gate = asyncio.Event()  # cleared while a resync holds the event consumer
+        self._gate.set()
+
+    # -- what the parts are given ----------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        """The store's read side (API queries, screen pops), apart from the writer's."""
+        if self._db is None:
+            self._db = db.make_engine(self.inst.db_url)
+        return self._db
+
+    def _records_since(self, since: Any) -> list[CallRecord]:
+        return db.query_calls(self.db, since=since)
+
+    async def _previous_calls(self, caller: str, exclude: str) -> list[dict[str, Any]]:
+        tz = self.inst.config.site.timezone
+        return await asyncio.to_thread(previous_calls, self.db, caller, exclude, tz)
+
+    def _degraded(self) -> dict[str, str]:
+        """The parts `/healthz` calls impaired, for the monitor's banner: the database's
+        journal backlog, or the part's status word."""
+        health = self.services.health()
+        out = {}
+        for part in ("ami", "fastagi", "database"):
+            status = health[part]["status"]
+            if status not in ("ok", "absent", "off"):
+                out[part] = str(health[part].get("backlog", status))
+        return out
 
     def stats(self) -> dict:
         """The engine's own figures: what benchmarks and /metrics report."""
@@ -121,6 +221,63 @@ class Engine:
             "process": process_usage(),
         }
 
+    @property
+    def ready_file(self):
+        return self.inst.run / "callcore.ready"
+
+    # -- the path of events and records ------------------------------------------------------
+    def _publish(self, record: CallRecord) -> None:
+        for listener in self._record_listeners:
+            listener(record)
+
+    async def _consume(self) -> None:
+        """The one ordered consumer of AMI events.
+
+        `Queue.get` does not yield while events are queued, and one 64 KiB read holds a few
+        hundred; the consumer yields every `CONSUME_SLICE` events (about a millisecond) so a
+        burst never makes a FastAGI routing request or an API call wait behind all of it.
+        """
+        n = 0
+        while True:
+            ev = await self.events.get()
+            if not self._gate.is_set():
+                await self._gate.wait()
+            self.router.dispatch(ev)
+            n += 1
+            if n >= CONSUME_SLICE:
+                n = 0
+                await asyncio.sleep(0)
+
+    async def _on_ami_connected(self) -> None:
+        """Resync with Asterisk; events wait behind the snapshot so none applies out of order."""
+        log.info("AMI logged in (%s)", self.ami.greeting or "")
+        self._gate.clear()
+        try:
+            await self.reconciler.resync(self.ami)
+            await self.seats.resync()
+            await self.live.rebuild_from_asterisk(self.ami)
+        finally:
+            self._gate.set()
+
+    async def _on_ami_disconnected(self) -> None:
+        self.reconciler.disconnected()
+
+    # -- periodic work -----------------------------------------------------------------------
+    async def _refresh_registers(self) -> bool:
+        """Re-read the enterprise register and recent first contacts from the store."""
+        try:
+            await self.enterprises.refresh()
+            await self.first_contact.refresh()
+        except Exception as exc:  # the database may be away (or not migrated yet)
+            log.info("registers: store not readable yet (%s); keeping what is in memory", exc)
+            return False
+        return True
+
+    async def _refresher(self) -> None:
+        while True:
+            ok = await self._refresh_registers()
+            await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -128,21 +285,17 @@ class Engine:
             await asyncio.sleep(5)
             await asyncio.to_thread(write_snapshot, path, self.stats())
 
-    def enterprise_numbers(self) -> frozenset[str]:
-        """The config's register and the store's (read into memory by the seat floor)."""
-        return self.floor.enterprise_numbers()
-
-    @property
-    def ready_file(self):
-        return self.inst.run / "callcore.ready"
-
+    # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.inst.ensure_dirs()
         self.writer.start()
-        await self.floor.start()
-        await self.supervision.start()
+        await self.live.start()
+        await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
-        self._stats_task = asyncio.create_task(self._write_stats(), name="engine-stats")
+        self._tasks = [
+            asyncio.create_task(self._refresher(), name="registers-refresh"),
+            asyncio.create_task(self._write_stats(), name="engine-stats"),
+        ]
         if self.agi is not None:
             await self.agi.start()
         if not await self.ami.start(wait=10):
@@ -162,55 +315,25 @@ class Engine:
         )
         log.info("callcore engine ready (FastAGI %s)", "on" if self.agi else "off")
 
-    def _publish(self, record: CallRecord) -> None:
-        for listener in self.record_listeners:
-            listener(record)
-
-    def _dispatch(self, ev: Message) -> None:
-        """Each event to the handlers that want it, in the order they were registered."""
-        if len(self.event_handlers) != self._routed_for:
-            self._routes.clear()
-            self._routed_for = len(self.event_handlers)
-        name = ev.get("Event", "")
-        route = self._routes.get(name)
-        if route is None:
-            route = self._routes[name] = tuple(
-                h for h in self.event_handlers
-                if (wanted := wanted_events(h)) is None or name in wanted)
-        for handle in route:
-            handle(ev)
-
-    async def _consume(self) -> None:
-        """The one ordered consumer of AMI events.
-
-        `Queue.get` does not yield while events are queued, and one 64 KiB read holds a few
-        hundred; the consumer yields every `CONSUME_SLICE` events (about a millisecond) so a
-        burst never makes a FastAGI routing request or an API call wait behind all of it.
-        """
-        n = 0
-        while True:
-            ev = await self.events.get()
-            if not self._gate.is_set():
-                await self._gate.wait()
-            self._dispatch(ev)
-            n += 1
-            if n >= CONSUME_SLICE:
-                n = 0
-                await asyncio.sleep(0)
-
-    async def _on_ami_connected(self) -> None:
-        """Resync with Asterisk; events wait behind the snapshot so none applies out of order."""
-        log.info("AMI logged in (%s)", self.ami.greeting or "")
-        self._gate.clear()
+    async def _start_api(self) -> None:
+        """The HTTP API; a port that cannot be had leaves the engine running without it."""
+        cfg = self.inst.config
+        server = ApiServer(
+            make_app(self.services, TokenBook(self.inst.secrets_file), APIS),
+            cfg.pbx.bind,
+            cfg.pbx.api_port,
+        )
         try:
-            await self.reconciler.resync(self.ami)
-            await self.floor.resync()
-            await self.supervision.ami_connected(self.ami)
-        finally:
-            self._gate.set()
-
-    async def _on_ami_disconnected(self) -> None:
-        self.reconciler.disconnected()
+            await server.start()
+        except OSError as exc:
+            log.error(
+                "HTTP API cannot listen on %s:%d (%s); the engine runs without it",
+                cfg.pbx.bind,
+                cfg.pbx.api_port,
+                exc,
+            )
+            return
+        self.api = server
 
     def reload_config(self) -> None:
         """SIGHUP: adopt a changed site config; a bad file leaves the running one in place."""
@@ -220,8 +343,10 @@ class Engine:
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return
         self.directory = Directory(cfg)
-        self.supervision.reload_config()
-        asyncio.get_running_loop().create_task(self.floor.refresh())  # registers in the store
+        self.live.model.reload_config()
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(self._refresh_registers())  # type: ignore[arg-type]
+        )
         log.info("config reloaded: %d numbers", len(cfg.hotlines))
 
     async def stop(self) -> None:
@@ -231,15 +356,17 @@ class Engine:
             await self.agi.close()
         await self.ami.close()
         while not self.events.empty():
-            self._dispatch(self.events.get_nowait())
-        if self._consumer is not None:
-            self._consumer.cancel()
+            self.router.dispatch(self.events.get_nowait())
+        for task in [t for t in (self._consumer, *self._tasks) if t is not None]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-        await self.supervision.stop()  # after the last events; audits go to the writer
-        await self.floor.stop()
+                await task
+        if self.api is not None:  # after the last events; audits go to the writer
+            await self.api.close()
+            self.api = None
+        await self.live.close()
+        if self._db is not None:
+            self._db.dispose()
         drained = await self.writer.close(timeout=30)
         write_snapshot(self.inst.run / "engine-stats.json", self.stats())
         if not drained:

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from agi.server import FastAgiServer
     from callcore.ami import AmiSession
     from callcore.api.events import EventHub
+    from callcore.features.enterprises.service import EnterpriseService
     from callcore.features.live.state import LiveState
     from callcore.features.supervisors.actions import Supervisor
+    from callcore.features.transfers.service import TransferService
+    from callcore.features.workorders.service import RequestService
     from callcore.store.writer import StoreWriter
-    from seats.service import SeatFloor
+    from seats.service import SeatService
 
 
 @dataclass
@@ -38,7 +41,10 @@ class ApiServices:
     writer: StoreWriter | None = None
     live: LiveState | None = None
     supervisor: Supervisor | None = None
-    floor: SeatFloor | None = None  # seats, transfers, requests (seats/floor.py)
+    seats: SeatService | None = None
+    transfers: TransferService | None = None
+    requests: RequestService | None = None
+    enterprises: EnterpriseService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:
@@ -73,9 +79,8 @@ class ApiServices:
                 "note": "calls are routed by the static dialplan",
             }
         else:
-            listening = getattr(agi, "_server", None) is not None
             parts["fastagi"] = {
-                "status": "ok" if listening else "down",
+                "status": "ok" if agi.listening else "down",
                 "active": agi.active_connections,
                 **agi.stats.counters(),
             }

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from callcore.ami import handles
+from callcore.ami import EVERY, Subscriptions
 
 
 def percentiles(values, *qs: float) -> dict[str, float | None]:
@@ -38,6 +38,9 @@ class EventLag:
         self.samples: deque[float] = deque(maxlen=size)
         self.count = 0
         self.every = every
+
+    def subscriptions(self) -> Subscriptions:
+        return {EVERY: self.observe}
 
     def observe(self, ev: dict) -> None:
         self.count += 1
@@ -65,7 +68,9 @@ class RouteTiming:
         self._started: dict[str, float] = {}
         self._context = context
 
-    @handles("Newchannel", "AGIExecEnd", "Hangup")
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(("Newchannel", "AGIExecEnd", "Hangup"), self.observe)
+
     def observe(self, ev: dict) -> None:
         name = ev.get("Event")
         if name == "Newchannel" and ev.get("Context") == self._context:

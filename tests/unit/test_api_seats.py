@@ -25,7 +25,11 @@ from callcore.store import db
 from callcore.store.writer import StoreWriter
 from callcore.wiring.endpoints import APIS
 from callcore.wiring.services import ApiServices
-from seats.service import SeatFloor
+from callcore.features.enterprises.service import EnterpriseService
+from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.transfers.service import TransferService
+from callcore.features.workorders.service import RequestService
+from seats.service import SeatService
 from seats.states import SeatChange
 from tests.unit.test_seats_sessions import FakeAmi
 
@@ -73,7 +77,7 @@ class Env:
     client: TestClient
     ami: FakeAsterisk
     writer: StoreWriter
-    floor: SeatFloor
+    enterprises: EnterpriseService
     read: object
 
 
@@ -85,15 +89,21 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     writer = StoreWriter(url, tmp_path / "journal")
     writer.start()
     ami = FakeAsterisk()
-    floor = SeatFloor(lambda: CFG, ami, writer.submit, lambda: read)
+    seats = SeatService(lambda: CFG, ami, writer.submit, lambda: read)
+    enterprises = EnterpriseService(lambda: CFG, lambda: read, writer.submit)
+    first_contact = FirstContactService(lambda: CFG, lambda: read, seats.board.state)
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text(yaml.safe_dump({"api_tokens": TOKENS}, allow_unicode=True))
-    services = ApiServices(config=lambda: CFG, db=read, hub=EventHub(), ami=ami, writer=writer,
-                           floor=floor)  # fmt: skip
+    services = ApiServices(
+        config=lambda: CFG, db=read, hub=EventHub(), ami=ami, writer=writer, seats=seats,
+        transfers=TransferService(lambda: CFG, seats, writer.submit),
+        requests=RequestService(lambda: CFG, writer.submit, [first_contact.on_request]),
+        enterprises=enterprises,
+    )  # fmt: skip
     client = TestClient(TestServer(make_app(services, TokenBook(secrets), APIS)))
     await client.start_server()
     try:
-        yield Env(client, ami, writer, floor, read)
+        yield Env(client, ami, writer, enterprises, read)
     finally:
         await client.close()
         await writer.close(5)
@@ -219,12 +229,12 @@ async def test_enterprise_register_by_api_applies_at_once(env: Env):
     status, body = await post(env, "/api/v1/enterprises", "sup",
                               {"number": "+86 515 8800 1234", "name": "盐城某某公司"})  # fmt: skip
     assert status == 200 and body["number"] == "51588001234"
-    assert "51588001234" in env.floor.enterprise_numbers()  # the next call is recognised
+    assert "51588001234" in env.enterprises.numbers()  # the next call is recognised
     assert (await post(env, "/api/v1/enterprises", "g01", {"number": "1", "name": "x"}))[0] == 403
     status, body = await post(env, "/api/v1/enterprises", "sup", {"number": "abc", "name": "x"})
     assert status == 400
     r = await env.client.delete("/api/v1/enterprises/051588001234", headers=auth("sup"))
-    assert r.status == 200 and "51588001234" not in env.floor.enterprise_numbers()
+    assert r.status == 200 and "51588001234" not in env.enterprises.numbers()
     await env.writer.flush()
     r = await env.client.get("/api/v1/enterprises", headers=auth("sup"))
     assert [(e["number"], e["active"]) for e in (await r.json())["enterprises"]] == [

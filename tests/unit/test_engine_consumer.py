@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from callcore.ami import EVERY, EventRouter
+from callcore.asterisk.render import AMI_EVENTS
 from callcore.instance import Instance
 from callcore.wiring.engine import CONSUME_SLICE, Engine
 from config.loader import DEFAULT_PATH
@@ -20,7 +22,8 @@ async def test_a_burst_is_handled_in_order_while_routing_still_gets_the_loop(tmp
         if len(seen) == len(burst):
             all_handled.set()
 
-    engine.event_handlers[:] = [handle]
+    engine.router = EventRouter()
+    engine.router.subscribe({"Newchannel": handle})
     for ev in burst:  # one big read's worth, queued before the consumer runs
         engine.events.put_nowait(ev)
     engine._gate.set()
@@ -36,3 +39,22 @@ async def test_a_burst_is_handled_in_order_while_routing_still_gets_the_loop(tmp
     consumer.cancel()
     assert seen == [ev["Uniqueid"] for ev in burst]
     assert handled_when_routing_ran[0] <= CONSUME_SLICE
+
+
+def test_the_router_hands_each_event_to_its_subscribers_in_order():
+    router = EventRouter()
+    seen: list[tuple[str, str]] = []
+    router.subscribe({"Hangup": lambda ev: seen.append(("a", ev["Event"]))})
+    router.subscribe({EVERY: lambda ev: seen.append(("every", ev["Event"]))})
+    router.subscribe({"Hangup": lambda ev: seen.append(("b", ev["Event"]))})
+    router.dispatch({"Event": "Hangup"})
+    router.dispatch({"Event": "Newchannel"})
+    assert seen == [("a", "Hangup"), ("b", "Hangup"), ("every", "Hangup"),
+                    ("every", "Newchannel")]  # fmt: skip
+    assert router.names == {"Hangup"}
+
+
+def test_every_event_the_engine_follows_passes_asterisks_filter(tmp_path):
+    """What the parts subscribe to is what the rendered manager.conf lets through."""
+    engine = Engine(Instance(tmp_path / "home", DEFAULT_PATH))
+    assert engine.router.names <= set(AMI_EVENTS)

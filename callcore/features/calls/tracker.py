@@ -16,8 +16,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from callcore.ami import Subscriptions
 from callcore.features.routing.decision import Kind, decide
 from callcore.records import CallRecord, Outcome, clean_text, from_epoch
 from config.directory import Directory, national
@@ -90,14 +92,17 @@ class CallTracker:
         self.ignored = 0
 
     # -- the event pump ------------------------------------------------------------
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(self._HANDLERS, self.handle)
+
     def handle(self, ev: dict) -> None:
         self.events += 1
         name = ev.get("Event", "")
-        handler = getattr(self, "_on_" + name, None)
+        handler = self._HANDLERS.get(name)
         if handler is None:
             return
         try:
-            handler(ev)
+            handler(self, ev)
         except Exception:  # one odd event must never stop the pump
             self.ignored += 1
             log.exception("tracker could not handle %s", name)
@@ -440,3 +445,19 @@ class CallTracker:
                 if rec.queued_at is not None:
                     rec.wait_seconds = _seconds(rec.queued_at, from_epoch(ts))
         self._finish(call, {"Timestamp": f"{ts:.6f}"})
+
+    # The AMI events this component follows, and the method each goes to.
+    _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {
+        "Newchannel": _on_Newchannel,
+        "UserEvent": _on_UserEvent,
+        "QueueCallerJoin": _on_QueueCallerJoin,
+        "AgentConnect": _on_AgentConnect,
+        "QueueCallerAbandon": _on_QueueCallerAbandon,
+        "DialBegin": _on_DialBegin,
+        "DialEnd": _on_DialEnd,
+        "BlindTransfer": _on_BlindTransfer,
+        "AttendedTransfer": _on_AttendedTransfer,
+        "Hangup": _on_Hangup,
+    }
+
+

@@ -135,7 +135,7 @@ class LiveModel:
         }
 
     def on_seat_change(self, change: SeatChange) -> None:
-        """A `SeatBoard` change (a `SeatFloor.change_listeners` entry)."""
+        """A `SeatBoard` change (the seats give it every change)."""
         self._changes.seats.add(change.seat)
         self.emit(
             {

@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from callcore.ami import handles
+from callcore.ami import Subscriptions
 from callcore.features.live.keys import DAY_TTL, MINUTE_TTL, STATE_TTL, Keys
 from callcore.features.live.model import Event, LiveModel, SeatStatusOf
 from callcore.features.live.snapshot import Snapshot, read_snapshot
@@ -156,9 +156,11 @@ class LiveState:
         self._store_applied = False
 
     # -- the engine's side (synchronous, quick) ---------------------------------------------
-    @handles(*LiveModel.EVENTS)
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(LiveModel.EVENTS, self.handle)
+
     def handle(self, ev: dict) -> None:
-        """The AMI events the live model follows, in order (an `Engine.event_handlers` entry)."""
+        """The AMI events the live model follows, in order."""
         try:
             self.model.handle(ev)
         except Exception:  # the live view must never stop the AMI consumer
@@ -166,7 +168,7 @@ class LiveState:
         self._wake.set()
 
     def on_seat_change(self, change: SeatChange) -> None:
-        """Every change of a seat's state (a `SeatFloor.change_listeners` entry)."""
+        """Every change of a seat's state (the seats give it every change)."""
         try:
             self.model.on_seat_change(change)
         except Exception:
@@ -235,7 +237,7 @@ class LiveState:
     async def rebuild_from_asterisk(self, ami: Any) -> None:
         """Replace the waiting callers with Asterisk's QueueStatus (at start and after an
         AMI reconnect), with call details from the store. Seat states are rebuilt by the
-        seats' own board (SeatFloor.resync) before this runs; here they are rewritten."""
+        seats' own board (SeatService.resync) before this runs; here they are rewritten."""
         try:
             _, status = await ami.action_list(
                 {"Action": "QueueStatus"}, complete_event="QueueStatusComplete", timeout=10

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from callcore.ami import AmiError, handles
+from callcore.ami import AmiError, Subscriptions
 from callcore.features.transfers.service import seat_channel
 from config.schema import Seat, SiteConfig
 from seats.sessions import SeatError, SeatSessions
@@ -103,8 +103,10 @@ class Supervisor:
     def ami(self) -> Any:
         return self.sessions.ami
 
-    # -- AMI events (an Engine.event_handlers entry: synchronous) ------------------------
-    @handles("ChanSpyStart", "OriginateResponse")
+    # -- AMI events (synchronous) -------------------------------------------------------
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(("ChanSpyStart", "OriginateResponse"), self.handle)
+
     def handle(self, ev: dict) -> None:
         name = ev.get("Event")
         if name == "ChanSpyStart":

@@ -22,7 +22,7 @@ from callcore.store.models import Call, CallLeg
 from seats.api import own_seat, seat_error
 from seats.sessions import SeatError
 
-api = Api("transfers", "Transfers by API and the transfer chain of a call (issue 3).")
+api = Api("transfers", "Transfers by API and the transfer chain of a call.")
 
 
 class TransferIn(Model):
@@ -47,10 +47,10 @@ class TransferOut(Model):
 async def transfer_caller(req: ApiRequest) -> TransferOut:
     """Transfer the seat's caller: blind at once, or attended (the seat consults first)."""
     seat = own_seat(req)
-    floor = req.services.need("floor")
+    transfers = req.services.need("transfers")
     body: TransferIn = req.body
     try:
-        chan = await floor.transfer(seat, body.target, attended=body.mode == "attended")
+        chan = await transfers.transfer(seat, body.target, attended=body.mode == "attended")
     except SeatError as exc:
         raise seat_error(exc) from None
     except AmiError as exc:
@@ -72,9 +72,9 @@ class CompleteOut(Model):
 async def complete_transfer(req: ApiRequest) -> CompleteOut:
     """Complete the seat's attended transfer: its leg hangs up, the caller meets the target."""
     seat = own_seat(req)
-    floor = req.services.need("floor")
+    transfers = req.services.need("transfers")
     try:
-        chan = await floor.complete_transfer(seat)
+        chan = await transfers.complete(seat)
     except SeatError as exc:
         raise seat_error(exc) from None
     return CompleteOut(seat=seat, channel=chan)

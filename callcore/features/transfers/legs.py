@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from callcore.ami import Subscriptions
 from callcore.records import clean_text
 from config.schema import SiteConfig
 from seats.membership import SeatLookup
@@ -172,13 +173,16 @@ class LegTracker:
         self._put(call, replace(leg, answered_at=_at(ev), seat=clean_text(seat, 64)), ev)
 
     # -- the event pump ------------------------------------------------------------------
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(self._HANDLERS, self.handle)
+
     def handle(self, ev: dict) -> None:
         self.events += 1
-        handler = getattr(self, "_on_" + ev.get("Event", ""), None)
+        handler = self._HANDLERS.get(ev.get("Event", ""))
         if handler is None:
             return
         try:
-            handler(ev)
+            handler(self, ev)
         except Exception:  # one odd event must never stop the pump
             log.exception("leg tracker could not handle %s", ev.get("Event"))
 
@@ -334,3 +338,17 @@ class LegTracker:
         leg = call.current
         if leg is not None and leg.ended_at is None:
             self._close(call, ev, "answered" if leg.answered_at else "abandoned")
+
+    # The AMI events this component follows, and the method each goes to.
+    _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {
+        "Newchannel": _on_Newchannel,
+        "UserEvent": _on_UserEvent,
+        "QueueCallerJoin": _on_QueueCallerJoin,
+        "AgentConnect": _on_AgentConnect,
+        "DialEnd": _on_DialEnd,
+        "BlindTransfer": _on_BlindTransfer,
+        "AttendedTransfer": _on_AttendedTransfer,
+        "Hangup": _on_Hangup,
+    }
+
+

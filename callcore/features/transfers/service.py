@@ -16,11 +16,14 @@ leg of the same call (`callcore.features.transfers.legs`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from callcore.ami import AmiError
+from callcore.ami import AmiError, Subscriptions
+from callcore.features.transfers.legs import LegTracker
 from config.schema import Mode, SiteConfig
+from seats.service import SeatService
 from seats.sessions import SeatError
 
 CONTEXT = "cc-transfer"
@@ -144,3 +147,45 @@ async def complete_attended(ami: Ami, extension: str) -> str:
     chan = await seat_channel(ami, extension)
     await ami.action({"Action": "Hangup", "Channel": chan})
     return chan
+
+
+class TransferService:
+    """Transfers in the engine: the transfer chain from AMI events, and transfers asked for
+    by the API for a seat's caller."""
+
+    def __init__(
+        self,
+        config: Callable[[], SiteConfig],
+        seats: SeatService,
+        submit: Callable[[Any], None],
+    ):
+        self._config = config
+        self._seats = seats
+        self.legs = LegTracker(config, submit)
+
+    def subscriptions(self) -> Subscriptions:
+        return self.legs.subscriptions()
+
+    async def transfer(
+        self, seat_id: str, exten: str, *, attended: bool = False, via: str = "api"
+    ) -> str:
+        """Transfer the caller of a seat (blind, or attended: the seat consults first and
+        completes by hanging up, see `complete`); returns the seat's channel."""
+        seat = self._seats.sessions.seat(seat_id)
+        status = self._seats.board.status(seat.id)
+        channel = status.channel if status is not None and status.channel else None
+        return await transfer(
+            self._seats.sessions.ami,
+            self._config(),
+            seat.extension,
+            exten,
+            attended=attended,
+            channel=channel,
+            via=via,
+        )
+
+    async def complete(self, seat_id: str) -> str:
+        """Complete a seat's attended transfer: its own leg hangs up, caller meets target."""
+        return await complete_attended(
+            self._seats.sessions.ami, self._seats.sessions.seat(seat_id).extension
+        )
