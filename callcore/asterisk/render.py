@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from callcore.asterisk import sounds
+from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
 from callcore.features.routing.decision import Kind, static_routes
 from callcore.features.transfers.service import transfer_targets
@@ -247,6 +248,7 @@ def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.globals.update(TEMPLATE_FUNCTIONS)
     ctx = context(inst, rt, bare)
     files = {}
     for tpl in sorted(TEMPLATES.glob("*.j2")):

@@ -235,7 +235,7 @@ async def seat_changes(
 async def probe_route(site: SimSite, dialed: str, caller: str) -> dict[str, str]:
     """The engine's routing decision for a call that is not made: the `route` request as
     Asterisk sends it, to the engine's FastAGI port; what it would set on the channel."""
-    from callcore.features.routing.agi import ROUTE_FIELDS
+    from callcore.contract import ROUTE_FIELDS, ROUTE_SEPARATOR
 
     channel = "PJSIP/probe-00000001"
     reader, writer = await asyncio.open_connection(site.cfg.pbx.bind, site.cfg.pbx.agi_port)
@@ -257,4 +257,5 @@ async def probe_route(site: SimSite, dialed: str, caller: str) -> dict[str, str]
     finally:
         writer.close()
     value = line.rstrip("\n").split(" ", 3)[3].strip('"')
-    return dict(zip(ROUTE_FIELDS, value.split("|"), strict=True))
+    fields = (f.variable for f in ROUTE_FIELDS)
+    return dict(zip(fields, value.split(ROUTE_SEPARATOR), strict=True))

@@ -10,8 +10,8 @@ import pytest
 
 import config
 from agi.server import FastAgiServer
+from callcore.contract import ROUTE_FIELDS
 from callcore.features.routing.agi import (
-    ROUTE_FIELDS,
     make_route_handler,
     route_fields,
     valid_channel,
@@ -118,7 +118,7 @@ def shared_vars(ex: Exchange, channel: str = CHAN) -> list[tuple[str, str]]:
     assert words[2] == f"SHARED(CC_ROUTE,{channel})", words[2]
     values = words[3].split("|")
     assert len(values) == len(ROUTE_FIELDS), values
-    return list(zip(ROUTE_FIELDS, values, strict=True))
+    return list(zip((f.variable for f in ROUTE_FIELDS), values, strict=True))
 
 
 # ------------------------------------------------------------------ decisions

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import config
-from callcore.features.routing.decision import Flag, Kind, decide, static_routes
+from callcore.contract import Flag
+from callcore.features.routing.decision import Kind, decide, static_routes
 from config.directory import Directory, clean
 from config.schema import Mode
 from queues import priority

@@ -13,8 +13,9 @@ import config
 from agi.server import FastAgiServer
 from callcore.asterisk import render
 from callcore.asterisk.runtime import Runtime
+from callcore.contract import Flag
 from callcore.features.routing.agi import make_route_handler
-from callcore.features.routing.decision import FirstContact, Flag, Kind, decide
+from callcore.features.routing.decision import FirstContact, Kind, decide
 from callcore.features.transfers.service import target, transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory

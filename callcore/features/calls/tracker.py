@@ -20,6 +20,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from callcore.ami import Subscriptions
+from callcore.contract import Flag, UserEvent
 from callcore.features.routing.decision import Kind, decide
 from callcore.records import CallRecord, Outcome, clean_text, from_epoch
 from config.directory import Directory, national
@@ -162,7 +163,7 @@ class CallTracker:
     def _on_UserEvent(self, ev: dict) -> None:
         call = self._call_for(ev)
         kind = ev.get("UserEvent", "")
-        if kind == "CallcoreTransfer" and (call is None or ev.get("Uniqueid") != call.caller_uid):
+        if kind == UserEvent.TRANSFER and (call is None or ev.get("Uniqueid") != call.caller_uid):
             # a seat's consultation (its own call, or the Local pair of an AMI Atxfer)
             for key in (ev.get("Uniqueid", ""), ev.get("Channel", "").rsplit(";", 1)[0],
                         ev.get("Consulting", "")):  # fmt: skip
@@ -174,27 +175,27 @@ class CallTracker:
         if call is None:
             return
         rec = call.record
-        if kind == "CallcoreRoute":
+        if kind == UserEvent.ROUTE:
             self._apply_route(call, ev)
-        elif kind == "CallcoreTransfer":  # the caller arrived where a seat transferred it
+        elif kind == UserEvent.TRANSFER:  # the caller arrived where a seat transferred it
             rec.transfer_target = clean_text(_transfer_target(ev), 64)
             rec.outcome = Outcome.TRANSFERRED
-        elif kind == "CallcoreTrunkFailed" and rec.outcome is Outcome.TRANSFERRED:
+        elif kind == UserEvent.TRUNK_FAILED and rec.outcome is Outcome.TRANSFERRED:
             # a transfer to the sub-centre it did not take: the caller is back in 12345
-            if "transfer_returned" not in rec.flags:
-                rec.flags.append("transfer_returned")
+            if Flag.TRANSFER_RETURNED not in rec.flags:
+                rec.flags.append(Flag.TRANSFER_RETURNED)
             rec.outcome = None
             rec.reason += f"; transfer to {rec.transfer_target} failed ({ev.get('Status', '')})"
             rec.reason += f": back in {ev.get('Route', '') or 'the queue'}, ahead of others"
-        elif kind == "CallcoreAffinity":
+        elif kind == UserEvent.AFFINITY:
             rec.reason += f" (not answered: {clean_text(ev.get('Status', ''), 20).lower()})"
-        elif kind == "CallcoreTrunkFailed":
-            flag = f"subcentre_failed:{clean_text(ev.get('Status', ''), 20).lower()}"
+        elif kind == UserEvent.TRUNK_FAILED:
+            flag = Flag.SUBCENTRE_FAILED.detail(clean_text(ev.get("Status", ""), 20).lower())
             if flag not in rec.flags:
                 rec.flags.append(flag)
             rec.reason += f"; sub-centre trunk {ev.get('Trunk', '')} failed"
             rec.reason += f" ({ev.get('Status', '')}): caller queued in its zone"
-        elif kind == "CallcoreQueueExit" and rec.outcome is None and rec.answered_at is None:
+        elif kind == UserEvent.QUEUE_EXIT and rec.outcome is None and rec.answered_at is None:
             status = ev.get("Status", "")
             if status == "TIMEOUT":
                 rec.outcome = Outcome.TIMEOUT
@@ -240,12 +241,12 @@ class CallTracker:
         area = directory.cfg.site.area_code
         registered = (
             frozenset({national(rec.caller_number, area)})
-            if "enterprise" in rec.flags
+            if Flag.ENTERPRISE in rec.flags
             else frozenset()
         )
         expected = decide(directory, rec.dialed_number, rec.caller_number, day, registered)
         how = "static dialplan (FastAGI unavailable)" if rec.fallback else "FastAGI"
-        if "transferred_in" in rec.flags:
+        if Flag.TRANSFERRED_IN in rec.flags:
             return f"transferred in over a trunk: {queue}, priority {rec.priority}"
         if expected.queue == queue and expected.kind.value == kind:
             return f"{expected.reason} [{how}]"
@@ -437,8 +438,8 @@ class CallTracker:
         call.channels.clear()
         rec = call.record
         if lost:
-            if "asterisk_lost" not in rec.flags:
-                rec.flags.append("asterisk_lost")
+            if Flag.ASTERISK_LOST not in rec.flags:
+                rec.flags.append(Flag.ASTERISK_LOST)
             rec.reason = f"{rec.reason}; {lost}" if rec.reason else lost
             if rec.answered_at is None and rec.outcome is None:
                 rec.outcome = Outcome.FAILED

@@ -3,9 +3,9 @@
 The dialplan runs, on a Local channel,
 `AGI(agi://HOST:PORT/route,<dialed>,<caller channel>,<caller number>)`. The decision is
 written onto the *caller's* channel in one command, as `SHARED(CC_ROUTE,<caller channel>)`
-holding the fields of ROUTE_FIELDS joined by `|`: one round trip keeps routing fast, and a
-decision is either there whole or not at all, so a request cut short anywhere leaves the
-static fallback in charge.
+holding the contract's ROUTE_FIELDS (callcore/contract.py) joined by `|`: one round trip
+keeps routing fast, and a decision is either there whole or not at all, so a request cut
+short anywhere leaves the static fallback in charge.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from agi.protocol import AgiRequest
 from agi.server import AgiChannel, BadRequest, Handler
+from callcore.contract import FLAG_SEPARATOR, ROUTE_FIELDS, ROUTE_SEPARATOR
 from callcore.features.routing.decision import FirstContact, Route, decide
 from config.directory import Directory
 
@@ -33,28 +34,22 @@ def valid_channel(name: str) -> bool:
     return len(name) <= 120 and _CHANNEL.fullmatch(name) is not None
 
 
-# The dialplan (extensions.conf.j2, [cc-inbound]) CUTs CC_ROUTE apart in this order.
-ROUTE_FIELDS = ("CC_KIND", "CC_QUEUE", "CC_PRIO", "CC_HOTLINE", "CC_NOTICE", "CC_TRUNK",
-                "CC_TRUNK_EXTEN", "CC_TRUNK_TIMEOUT", "CC_FLAGS",
-                "CC_AFF_SEAT", "CC_AFF_DIAL", "CC_AFF_SECS")
-
-
 def route_fields(route: Route) -> list[tuple[str, str]]:
-    """The decision as the dialplan's CC_* variables, in ROUTE_FIELDS order.
+    """The decision as the dialplan's CC_* variables, in the contract's order.
 
     Every value is a directory token (queue, number, sound, trunk id, flag names), none of
-    which can hold `|` or `+`; flags are joined by `+`.
+    which can hold `|` or `+`.
     """
     values = (route.kind.value, route.queue, str(route.priority), route.hotline, route.notice,
               route.trunk, route.trunk_exten, str(route.trunk_timeout),
-              "+".join(sorted(f.value for f in route.flags)),
+              FLAG_SEPARATOR.join(sorted(f.value for f in route.flags)),
               route.affinity_seat, route.affinity_dial,
               str(route.affinity_seconds) if route.affinity_dial else "")
-    return list(zip(ROUTE_FIELDS, values, strict=True))
+    return list(zip((f.variable for f in ROUTE_FIELDS), values, strict=True))
 
 
 def route_value(route: Route) -> str:
-    return "|".join(v for _, v in route_fields(route))
+    return ROUTE_SEPARATOR.join(v for _, v in route_fields(route))
 
 
 def _utc_now() -> datetime:

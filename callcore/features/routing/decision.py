@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
+from callcore.contract import Flag
 from config.directory import Directory, clean, national
 from config.schema import Hotline, Mode, SiteConfig
 from queues import priority
@@ -18,13 +19,6 @@ from queues import priority
 class Kind(StrEnum):
     QUEUE = "queue"
     TRUNK = "trunk"
-
-
-class Flag(StrEnum):
-    UNKNOWN_NUMBER = "unknown_number"
-    CANCELLED = "cancelled"
-    OUTSIDE_TRANSITION = "outside_transition"
-    ENTERPRISE = "enterprise"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from callcore.ami import Subscriptions
+from callcore.contract import Flag, UserEvent
 from callcore.records import clean_text
 from config.schema import SiteConfig
 from seats.membership import SeatLookup
@@ -199,29 +200,29 @@ class LegTracker:
         uid = ev.get("Uniqueid", "")
         call = self._calls.get(uid)
         if call is None:
-            if kind == "CallcoreTransfer":  # a seat consulting a transfer target
+            if kind == UserEvent.TRANSFER:  # a seat consulting a transfer target
                 self._consult(ev)
             return
-        if kind == "CallcoreRoute" and not call.legs:
+        if kind == UserEvent.ROUTE and not call.legs:
             flags = re.split(r"[+,|]", ev.get("Flags", ""))
             route = ev.get("Route", "")
             if ev.get("Affinity"):
                 self._open(call, ev, LegKind.FIRST_CONTACT, f"seat:{ev['Affinity']}")
-            elif "transferred_in" in flags:
+            elif Flag.TRANSFERRED_IN in flags:
                 trunk = ev.get("Trunk", "") or "trunk"
                 self._open(call, ev, LegKind.TRANSFER_IN, route, via=f"trunk:{trunk}")
             elif ev.get("Kind") == "trunk":
                 self._open(call, ev, LegKind.TRUNK, f"trunk:{ev.get('Trunk', '')}")
             else:
                 self._open(call, ev, LegKind.QUEUE, route)
-        elif kind == "CallcoreAffinity":
+        elif kind == UserEvent.AFFINITY:
             self._close(call, ev, "unanswered")
             self._open(call, ev, LegKind.QUEUE, ev.get("Route", "") or "queue")
-        elif kind == "CallcoreTransfer":
+        elif kind == UserEvent.TRANSFER:
             # The caller itself arrived where a seat blind-transferred it: the transferee's
             # own dialplan says so in order (Asterisk's BlindTransfer event may come later).
             self._blind(call, ev, _where(ev), ev.get("Transferer", ""), ev.get("Via", ""))
-        elif kind == "CallcoreTrunkFailed":
+        elif kind == UserEvent.TRUNK_FAILED:
             leg = call.current
             if leg is not None and leg.answered_at is None:
                 status = clean_text(ev.get("Status", ""), 16).lower()
