@@ -108,7 +108,7 @@ class AgiChannel:
         await self.command(f"VERBOSE {quote(clip(msg, MAX_VALUE_BYTES))} {int(level)}")
 
 
-Handler = Callable[[AgiRequest, AgiChannel], Awaitable[None]]
+AgiHandler = Callable[[AgiRequest, AgiChannel], Awaitable[None]]
 
 
 @dataclass
@@ -147,7 +147,7 @@ class FastAgiServer:
 
     def __init__(
         self,
-        handlers: dict[str, Handler],
+        handlers: dict[str, AgiHandler],
         host: str = "127.0.0.1",
         port: int = 4573,
         *,

@@ -39,6 +39,7 @@ __all__ = [
     "EventRouter",
     "Message",
     "Subscriptions",
+    "event_time",
     "header_values",
     "parse_frame",
 ]
@@ -188,8 +189,8 @@ _NEEDLES: dict[str, str] = {}
 _MISSING = object()
 
 
-Handler = Callable[[Message], None]
-Subscriptions = Mapping[str, Handler]
+EventHandler = Callable[[Message], None]
+Subscriptions = Mapping[str, EventHandler]
 """A component's AMI subscriptions: event name -> its handler (`EVERY` for every event)."""
 EVERY = "*"
 
@@ -203,9 +204,9 @@ class EventRouter:
     """
 
     def __init__(self) -> None:
-        self._named: dict[str, list[Handler]] = {}
-        self._every: list[Handler] = []
-        self._routes: dict[str, tuple[Handler, ...]] = {}
+        self._named: dict[str, list[EventHandler]] = {}
+        self._every: list[EventHandler] = []
+        self._routes: dict[str, tuple[EventHandler, ...]] = {}
 
     def subscribe(self, table: Subscriptions) -> None:
         for name, handler in table.items():
@@ -224,6 +225,18 @@ class EventRouter:
             route = self._routes[name] = (*self._named.get(name, ()), *self._every)
         for handle in route:
             handle(ev)
+
+
+def event_time(ev: Message) -> float | None:
+    """When Asterisk stamped the event (`timestampevents = yes`), or None if it did not say.
+
+    Readers choose what a missing stamp means: a record's `as_of` takes 0 (older than
+    anything), live state takes the time of reading.
+    """
+    try:
+        return float(ev.get("Timestamp") or 0.0) or None
+    except ValueError:
+        return None
 
 
 def header_values(msg: Message, key: str) -> list[str]:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 
 from agi.protocol import AgiRequest
-from agi.server import AgiChannel, BadRequest, Handler
+from agi.server import AgiChannel, AgiHandler, BadRequest
 from callcore.ami import AmiError
 from callcore.features.routing.agi import valid_channel
 from config.schema import SiteConfig
@@ -69,7 +69,7 @@ async def perform(sessions: SeatSessions, action: str, seat_id: str, arg: str) -
 
 def make_agent_handler(
     sessions: Callable[[], SeatSessions | None], *, operation_timeout: float = 5.0
-) -> Handler:
+) -> AgiHandler:
     """The `agent` FastAGI handler. An operation runs to its end (AMI actions are not cut
     off halfway) even when the request's own bound passes first; the dialplan then falls
     back statically, which does the same again harmlessly."""

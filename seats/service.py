@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from agi.server import Handler
+from agi.server import AgiHandler
 from callcore.ami import Subscriptions
 from config.schema import SiteConfig
 from seats.features import make_agent_handler
@@ -46,7 +46,7 @@ class SeatService:
     def subscriptions(self) -> Subscriptions:
         return self.board.subscriptions()
 
-    def agi_handlers(self) -> dict[str, Handler]:
+    def agi_handlers(self) -> dict[str, AgiHandler]:
         """The feature codes' FastAGI request (`agent`); refused while AMI is away."""
         return {
             "agent": make_agent_handler(lambda: self.sessions if self._ami_connected() else None)

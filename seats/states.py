@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
-from callcore.ami import Subscriptions
+from callcore.ami import Subscriptions, event_time
 from config.schema import Seat, SiteConfig
 from seats.membership import SeatLookup
 
@@ -155,10 +155,7 @@ class _Facts:
 
 
 def _ts(ev: dict) -> float:
-    try:
-        return float(ev.get("Timestamp") or 0.0) or time.time()
-    except ValueError:
-        return time.time()
+    return event_time(ev) or time.time()
 
 
 def _flag(value: Any) -> bool:

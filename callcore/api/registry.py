@@ -125,14 +125,15 @@ class ApiRequest:
         return None
 
 
-Handler = Callable[[ApiRequest], Awaitable[Any]]
+EndpointHandler = Callable[[ApiRequest], Awaitable[Any]]
+Decorator = Callable[[EndpointHandler], EndpointHandler]
 
 
 @dataclass
 class Endpoint:
     method: str  # GET, POST, DELETE, or WS for a WebSocket upgrade
     path: str
-    handler: Handler
+    handler: EndpointHandler
     role: Role | None  # None: public (health, metrics, the description itself)
     summary: str
     description: str = ""
@@ -157,8 +158,8 @@ class Api:
     description: str = ""
     endpoints: list[Endpoint] = field(default_factory=list)
 
-    def _add(self, method: str, path: str, **kw: Any) -> Callable[[Handler], Handler]:
-        def deco(fn: Handler) -> Handler:
+    def _add(self, method: str, path: str, **kw: Any) -> Decorator:
+        def deco(fn: EndpointHandler) -> EndpointHandler:
             summary = kw.pop("summary", None) or (fn.__doc__ or fn.__name__).strip().split("\n")[0]
             description = kw.pop("description", None) or (fn.__doc__ or "").strip()
             self.endpoints.append(
@@ -170,16 +171,16 @@ class Api:
 
         return deco
 
-    def get(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+    def get(self, path: str, *, role: Role | None, **kw: Any) -> Decorator:
         return self._add("GET", path, role=role, **kw)
 
-    def post(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+    def post(self, path: str, *, role: Role | None, **kw: Any) -> Decorator:
         return self._add("POST", path, role=role, **kw)
 
-    def delete(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+    def delete(self, path: str, *, role: Role | None, **kw: Any) -> Decorator:
         return self._add("DELETE", path, role=role, **kw)
 
-    def websocket(self, path: str, *, role: Role | None, **kw: Any) -> Callable[[Handler], Handler]:
+    def websocket(self, path: str, *, role: Role | None, **kw: Any) -> Decorator:
         return self._add("WS", path, role=role, **kw)
 
 

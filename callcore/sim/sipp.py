@@ -174,9 +174,6 @@ class SeatFarm:
         return await register_contacts(self.workdir, self.server, contacts, tag=tag,
                                        bind=self.bind, expires=self.expires)
 
-    def seat_lines(self) -> list[list[str]]:
-        return [ln for p in self._uas.values() for ln in p.lines()]
-
     async def stop(self) -> None:
         for p in self._uas.values():
             await p.stop()

@@ -42,7 +42,7 @@ _INT32 = (-(2**31), 2**31 - 1)
 
 
 @dataclass(frozen=True)
-class Kind:
+class StoreKind:
     name: str
     table: Table
 
@@ -51,15 +51,15 @@ class Kind:
         return tuple(c.name for c in self.table.primary_key.columns)
 
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[str, StoreKind] = {
     k.name: k
     for k in (
-        Kind("seat_event", SeatEvent.__table__),  # type: ignore[arg-type]
-        Kind("call_leg", CallLeg.__table__),  # type: ignore[arg-type]
-        Kind("request", Request.__table__),  # type: ignore[arg-type]
-        Kind("enterprise", EnterpriseContact.__table__),  # type: ignore[arg-type]
-        Kind("subcentre_call", SubcentreCall.__table__),  # type: ignore[arg-type]
-        Kind("audit", AuditEntry.__table__),  # type: ignore[arg-type]  # supervisor actions
+        StoreKind("seat_event", SeatEvent.__table__),  # type: ignore[arg-type]
+        StoreKind("call_leg", CallLeg.__table__),  # type: ignore[arg-type]
+        StoreKind("request", Request.__table__),  # type: ignore[arg-type]
+        StoreKind("enterprise", EnterpriseContact.__table__),  # type: ignore[arg-type]
+        StoreKind("subcentre_call", SubcentreCall.__table__),  # type: ignore[arg-type]
+        StoreKind("audit", AuditEntry.__table__),  # type: ignore[arg-type]  # supervisor actions
     )
 }
 
@@ -141,7 +141,7 @@ def clean_any(item: Any) -> dict[str, Any]:
     return clean_row(item) if kind_of(item) is None else clean_kind(item)
 
 
-def _newest_per_key(kind: Kind, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _newest_per_key(kind: StoreKind, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     best: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[k] for k in kind.key)
@@ -151,7 +151,7 @@ def _newest_per_key(kind: Kind, rows: list[dict[str, Any]]) -> list[dict[str, An
     return list(best.values())
 
 
-def _upsert_kind(conn: Connection, kind: Kind, rows: list[dict[str, Any]]) -> int:
+def _upsert_kind(conn: Connection, kind: StoreKind, rows: list[dict[str, Any]]) -> int:
     batch = [{k: v for k, v in r.items() if k != KIND} for r in _newest_per_key(kind, rows)]
     if not batch:
         return 0

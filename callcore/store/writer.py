@@ -38,19 +38,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from callcore.records import CallRecord
 from callcore.store.db import make_engine, upgrade
 from callcore.store.journal import Entry, Journal
-from callcore.store.kinds import clean_kind, kind_of, upsert_any
-from callcore.store.rows import RejectedRecord, clean_row
+from callcore.store.kinds import clean_any, upsert_any
+from callcore.store.rows import RejectedRecord
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 # Errors that condemn the records, not the database: set them aside instead of retrying.
 _RECORD_ERRORS = (IntegrityError, DataError, RejectedRecord)
-
-
-def _clean(item: Any) -> dict[str, Any]:
-    """A call row (`rows.clean_row`), or a tagged row of another record kind."""
-    return clean_row(item) if kind_of(item) is None else clean_kind(item)
 
 
 class _Flush:
@@ -261,7 +256,7 @@ class StoreWriter:
             else:
                 self._taken += 1
                 try:
-                    self._carry.append(_clean(item))
+                    self._carry.append(clean_any(item))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
                     self._reject(item, e)
         self._journal_carry()
@@ -384,7 +379,7 @@ class StoreWriter:
         else:  # journal entries: written clean, but maybe by another version or by hand
             for _, entry in chunk:
                 try:
-                    rows.append(_clean(entry))
+                    rows.append(clean_any(entry))
                 except (RejectedRecord, TypeError, ValueError, AttributeError) as e:
                     rejects.append((entry, e))
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from agi.protocol import MAX_COMMAND_BYTES, AgiRequest, parse_args
-from agi.server import AgiChannel, BadRequest, FastAgiServer, Handler
+from agi.server import AgiChannel, AgiHandler, BadRequest, FastAgiServer
 
 pytestmark = pytest.mark.timeout(20)  # a frozen event loop must fail, not hang the run
 
@@ -156,7 +156,7 @@ async def slow(req: AgiRequest, chan: AgiChannel) -> None:
     await chan.set_variable("CC_A", "late")
 
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, AgiHandler] = {
     "echo": echo,
     "raises": raises,
     "sleeps": sleeps,

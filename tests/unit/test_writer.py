@@ -21,7 +21,8 @@ from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store import writer as writer_mod
 from callcore.store.db import get_call, make_engine, query_calls
 from callcore.store.journal import Journal
-from callcore.store.rows import clean_record, clean_row
+from callcore.store.kinds import clean_any
+from callcore.store.rows import clean_record
 from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
 from callcore.store.writer import StoreWriter, WriterStopped
 
@@ -160,12 +161,12 @@ async def test_a_batch_the_database_refuses_is_written_record_by_record(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def sneak_past_cleaning(rec: CallRecord) -> dict:
-        row = clean_row(rec)
+        row = clean_any(rec)
         if rec.linkedid.endswith(".1"):
             row["outcome"] = "bogus"  # only the CHECK constraint can stop it now
         return row
 
-    monkeypatch.setattr(writer_mod, "clean_row", sneak_past_cleaning)
+    monkeypatch.setattr(writer_mod, "clean_any", sneak_past_cleaning)
     w = started(url, tmp_path / "journal")
     records = lifecycle(3)
     for r in records:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from callcore.ami import Subscriptions
+from callcore.ami import Subscriptions, event_time
 from callcore.contract import Flag, UserEvent
 from callcore.features.routing.decision import Kind, decide
 from callcore.records import CallRecord, Outcome, clean_text, from_epoch
@@ -45,10 +45,7 @@ class _Call:
 
 
 def _ts(ev: dict) -> float:
-    try:
-        return float(ev.get("Timestamp") or 0.0)
-    except ValueError:
-        return 0.0
+    return event_time(ev) or 0.0
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:

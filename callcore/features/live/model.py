@@ -15,20 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from callcore.ami import event_time
 from callcore.records import CallRecord
 from config.schema import SiteConfig
 from seats.states import SeatChange, SeatStatus
 
-Event = dict[str, Any]  # {"type": ..., "at": epoch s, "data": {...}}
+StreamEvent = dict[str, Any]  # {"type": ..., "at": epoch s, "data": {...}}
 SeatStatusOf = Callable[[str], SeatStatus | None]
 _CALLS_MEMORY = 20_000  # calls in progress remembered for their details
 
 
 def _ts(ev: dict) -> float:
-    try:
-        return float(ev.get("Timestamp") or 0.0) or time.time()
-    except ValueError:
-        return time.time()
+    return event_time(ev) or time.time()
 
 
 @dataclass
@@ -86,7 +84,7 @@ class LiveModel:
     def __init__(
         self,
         config: Callable[[], SiteConfig],
-        emit: Callable[[Event], None],
+        emit: Callable[[StreamEvent], None],
         seat_status: SeatStatusOf | None = None,
     ):
         self._config = config
@@ -100,6 +98,11 @@ class LiveModel:
     def take_changes(self) -> Changes:
         out, self._changes = self._changes, Changes()
         return out
+
+    def put_back(self, changes: Changes) -> None:
+        """Changes taken but not written (Redis failed): they are written next time."""
+        self._changes.waiting |= changes.waiting
+        self._changes.seats |= changes.seats
 
     def seat_ids(self) -> list[str]:
         return [s.id for s in self._config().seats]

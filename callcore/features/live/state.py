@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from callcore.ami import Subscriptions
 from callcore.features.live.keys import DAY_TTL, MINUTE_TTL, STATE_TTL, Keys
-from callcore.features.live.model import Event, LiveModel, SeatStatusOf
+from callcore.features.live.model import LiveModel, SeatStatusOf, StreamEvent
 from callcore.features.live.snapshot import Snapshot, read_snapshot
 from callcore.records import CallRecord
 from config.schema import SiteConfig
@@ -124,7 +124,7 @@ class LiveState:
         namespace: str,
         *,
         load_records: Callable[[datetime], list[CallRecord]] | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[StreamEvent], None] | None = None,
         seat_status: SeatStatusOf | None = None,
         degraded: Callable[[], dict[str, str]] | None = None,
         flush_interval: float = 0.1,
@@ -143,7 +143,7 @@ class LiveState:
         self.heartbeat_interval = heartbeat_interval
         self.max_pending = max_pending
         self._pending: dict[str, tuple[float, tuple[str, int, str]]] = {}  # linkedid -> contrib
-        self._outbox: deque[Event] = deque(maxlen=10_000)  # events to publish (pub/sub)
+        self._outbox: deque[StreamEvent] = deque(maxlen=10_000)  # events to publish (pub/sub)
         self._overflowed = False
         self.available = False
         self.last_error: str | None = None
@@ -194,7 +194,7 @@ class LiveState:
                     self._pending[rec.linkedid] = (rec.as_of, args)
         self._wake.set()
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: StreamEvent) -> None:
         if self.available:  # for API processes on other nodes (callcore.features.live.reader)
             self._outbox.append(event)
         if self._on_event is not None:
@@ -419,8 +419,7 @@ class LiveState:
                     await self._apply(items[i : i + 500])
         except BaseException:
             # put back what was not written (newer snapshots taken meanwhile win)
-            self.model._changes.waiting |= changes.waiting
-            self.model._changes.seats |= changes.seats
+            self.model.put_back(changes)
             for k, v in pending.items():
                 held = self._pending.get(k)
                 if held is None or v[0] > held[0]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from agi.protocol import AgiRequest
-from agi.server import AgiChannel, BadRequest, Handler
+from agi.server import AgiChannel, AgiHandler, BadRequest
 from callcore.contract import FLAG_SEPARATOR, ROUTE_FIELDS, ROUTE_SEPARATOR
 from callcore.features.routing.decision import FirstContact, Route, decide
 from config.directory import Directory
@@ -62,7 +62,7 @@ def make_route_handler(
     *,
     clock: Callable[[], datetime] = _utc_now,
     first_contact: Callable[[str], FirstContact | None] | None = None,
-) -> Handler:
+) -> AgiHandler:
     """The `route` handler; the providers are called per request so reloads apply at once.
 
     `clock` returns an aware datetime (tests move it); the day is taken in the site's

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from callcore.ami import Subscriptions
+from callcore.ami import Subscriptions, event_time
 from callcore.contract import Flag, UserEvent
 from callcore.records import clean_text
 from config.schema import SiteConfig
@@ -107,10 +107,7 @@ def _where(ev: dict) -> str:
 
 
 def _ts(ev: dict) -> float:
-    try:
-        return float(ev.get("Timestamp") or 0.0)
-    except ValueError:
-        return 0.0
+    return event_time(ev) or 0.0
 
 
 def _at(ev: dict) -> datetime:
