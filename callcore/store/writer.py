@@ -102,6 +102,7 @@ class StoreWriter:
         self._spilled = False  # True: the unapplied entries must be read from the journal
         self._replay: Iterator[Entry] | None = None
         self._migrated = False
+        self._schema_ready = threading.Event()  # the schema is migrated: readers may read
         self._next_try = 0.0  # next database attempt (monotonic)
         self._backoff = min_backoff
         self._journal_retry_at = 0.0  # next journal append attempt after a disk error
@@ -143,6 +144,11 @@ class StoreWriter:
             log.info("store: %d journaled records to replay", self._journal.backlog)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
+
+    def wait_for_schema(self, timeout: float) -> bool:
+        """Block (in a thread, never on the loop) until the writer has migrated the schema;
+        readers wait on this so they never query tables that do not exist yet."""
+        return self._schema_ready.wait(timeout)
 
     def submit(self, record: CallRecord | Any) -> None:
         """Queue a record for the store; never blocks. The record must not be mutated later.
@@ -332,6 +338,7 @@ class StoreWriter:
             if not self._migrated:
                 upgrade(self._engine)
                 self._migrated = True
+                self._schema_ready.set()
             chunk, from_mem = self._next_chunk()
             if chunk:
                 self._write(chunk, clean=from_mem)
@@ -417,6 +424,7 @@ class StoreWriter:
             log.debug("store: database still unavailable: %s", self._last_error)
         self._db_ok = False
         self._migrated = False  # a recreated database needs its schema again
+        self._schema_ready.clear()
         self._replay = None
         if self._engine is not None:
             self._engine.dispose()  # drop connections to a dead server or a replaced file

@@ -54,6 +54,11 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+SCHEMA_WAIT_SECONDS = 5.0  # how long a reader waits for the writer's migrations at start
+
+
+class StoreNotReady(RuntimeError):
+    """The store's schema is not in place yet: the writer is migrating it."""
 
 
 class Engine:
@@ -186,6 +191,8 @@ class Engine:
         return self._db
 
     def _records_since(self, since: Any) -> list[CallRecord]:
+        if not self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS):
+            raise StoreNotReady("the store's schema is not in place yet")
         return db.query_calls(self.db, since=since)
 
     async def _previous_calls(self, caller: str, exclude: str) -> list[dict[str, Any]]:
@@ -265,6 +272,8 @@ class Engine:
     # -- periodic work -----------------------------------------------------------------------
     async def _refresh_registers(self) -> bool:
         """Re-read the enterprise register and recent first contacts from the store."""
+        if not await asyncio.to_thread(self.writer.wait_for_schema, SCHEMA_WAIT_SECONDS):
+            return False  # the writer is still migrating (or the database is away)
         try:
             await self.enterprises.refresh()
             await self.first_contact.refresh()

@@ -413,3 +413,18 @@ async def test_a_journal_write_error_keeps_the_records_and_retries(
     assert len(failures) == 2 and "No space left" in w.health()["last_error"]
     assert_stored_exactly(url, records)
     await w.close()
+
+
+async def test_readers_wait_for_the_schema_on_a_fresh_store(tmp_path: Path) -> None:
+    """A fresh instance: nothing reads a table before the writer's migrations made it."""
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    w = StoreWriter(url, tmp_path / "journal")
+    assert not w.wait_for_schema(0)
+    w.start()
+    assert await asyncio.to_thread(w.wait_for_schema, 10)
+    read = make_engine(url)
+    try:
+        assert query_calls(read) == []
+    finally:
+        read.dispose()
+        await w.close()
