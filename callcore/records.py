@@ -3,7 +3,8 @@
 A record is written whenever it changes (entered, answered, ended), always whole, stamped
 with `as_of`, the Asterisk timestamp of the newest event it reflects. The store applies a
 record only if it is not older than what it holds, so replaying events or journal entries
-changes nothing.
+changes nothing; an ended record always closes an open row, and an open one never reopens
+an ended row, whatever their `as_of` (`callcore.store.db`).
 """
 
 from __future__ import annotations

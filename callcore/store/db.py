@@ -21,17 +21,20 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     URL,
+    ColumnElement,
     Connection,
     Dialect,
     Engine,
     Insert,
     Text,
+    and_,
     bindparam,
     case,
     column,
     create_engine,
     event,
     func,
+    or_,
     select,
     text,
 )
@@ -135,11 +138,26 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
             engine.dispose()
 
 
+def _supersedes(new: Any, held: Any, *, strictly: bool = False) -> ColumnElement[bool]:
+    """SQL: the record `new` replaces the stored row `held` (`newest_per_call` in Python).
+
+    Records rank by (ended, `as_of`): an ended record closes an open row whatever their
+    `as_of` (a reconciled end, stamped from queue_log's milliseconds, may be older than the
+    last open snapshot, stamped from AMI's microseconds); an open record never reopens an
+    ended row; otherwise the newer `as_of` wins, an equal one rewrites unless `strictly`.
+    """
+    closes = and_(new.ended_at.is_not(None), held.ended_at.is_(None))
+    reopens = and_(new.ended_at.is_(None), held.ended_at.is_not(None))
+    newer = new.as_of > held.as_of if strictly else new.as_of >= held.as_of
+    return or_(closes, and_(~reopens, newer))
+
+
 def _update_set(excluded: Any) -> dict[str, Any]:
     set_: dict[str, Any] = {name: excluded[name] for name in RECORD_COLUMNS if name != "linkedid"}
     # updated_at moves only when the row does: replaying a snapshot leaves the row as it was.
     set_["updated_at"] = case(
-        (excluded.as_of > calls.c.as_of, excluded.updated_at), else_=calls.c.updated_at
+        (_supersedes(excluded, calls.c, strictly=True), excluded.updated_at),
+        else_=calls.c.updated_at,
     )
     return set_
 
@@ -151,7 +169,7 @@ def _sqlite_upsert() -> Insert:
     return ins.on_conflict_do_update(
         index_elements=[calls.c.linkedid],
         set_=_update_set(ins.excluded),
-        where=ins.excluded.as_of >= calls.c.as_of,
+        where=_supersedes(ins.excluded, calls.c),
     )
 
 
@@ -179,20 +197,25 @@ def _postgresql_upsert() -> Insert:
     return ins.on_conflict_do_update(
         index_elements=[calls.c.linkedid],
         set_=_update_set(ins.excluded),
-        where=ins.excluded.as_of >= calls.c.as_of,
+        where=_supersedes(ins.excluded, calls.c),
     )
+
+
+def _rank(row: dict[str, Any]) -> tuple[bool, float]:
+    return row["ended_at"] is not None, row["as_of"]
 
 
 def newest_per_call(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per Linkedid: what applying `rows` one by one in order would leave.
 
-    That is the last row with the highest `as_of` (equal `as_of` rewrites). Needed because
-    one PostgreSQL statement may not touch the same row twice, and it saves work.
+    That is the last row of the highest rank (`_supersedes`: ended first, then `as_of`; an
+    equal rank rewrites). Needed because one PostgreSQL statement may not touch the same
+    row twice, and it saves work.
     """
     best: dict[str, dict[str, Any]] = {}
     for row in rows:
         held = best.get(row["linkedid"])
-        if held is None or row["as_of"] >= held["as_of"]:
+        if held is None or _rank(row) >= _rank(held):
             best[row["linkedid"]] = row
     return list(best.values())
 
@@ -273,10 +296,11 @@ def upsert_rows(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
 def upsert_calls(conn: Connection, records: Iterable[CallRecord]) -> int:
     """Insert or update the calls of `records` as one batch; returns the rows sent.
 
-    `INSERT … ON CONFLICT (linkedid) DO UPDATE … WHERE excluded.as_of >= calls.as_of`: a
-    record replaces the stored row only if it is not older, so replays and late, older
-    snapshots change nothing, and an equal `as_of` rewrites the same values. Several
-    snapshots of one call in the batch collapse to the newest first. Records are cleaned
+    `INSERT … ON CONFLICT (linkedid) DO UPDATE … WHERE <_supersedes>`: a record replaces
+    the stored row only if it is not older (`as_of`), so replays and late, older snapshots
+    change nothing, and an equal `as_of` rewrites the same values; but an ended record
+    always closes an open row and an open one never reopens an ended row (`_supersedes`).
+    Several snapshots of one call in the batch collapse to the newest first. Records are cleaned
     (`rows.clean_row`); an unstorable one raises `RejectedRecord` before any SQL is sent.
     Runs in the caller's transaction.
     """

@@ -252,3 +252,130 @@ def test_the_dialplan_writes_every_fact_the_reconciler_reads(tmp_path: Path):
     # every inbound path logs its entry and pushes the hangup handler that writes CCEND
     assert dialplan.count("Gosub(cc-log,in,1)") == 2
     assert "U(cc-log-trunkans)" in dialplan
+
+
+# A host crash: the engine and Asterisk die together. The dead engine had stored both calls
+# as open, stamped from AMI to the microsecond; queue_log's facts that close them are older.
+HOST_CRASH = """\
+1795667335|1795667335.11|NONE|NONE|CCIN|1795667335.120|12345|13800000011|吴十
+1795667335|1795667335.11|NONE|NONE|CCROUTE|1795667335.126|queue|q-general|0|12345|0||
+1795667335|1795667335.11|NONE|NONE|CCQUEUE|1795667335.127|q-general
+1795667335|1795667335.11|q-general|NONE|ENTERQUEUE||13800000011|1
+1795667337|1795667335.11|q-general|G01|CONNECT|2|1795667337.2|1
+1795667337|1795667337.5|NONE|NONE|CCIN|1795667337.296|12345|13800000012|郑十一
+1795667345|NONE|NONE|NONE|QUEUESTART|
+"""
+
+
+def _stored_open(engine) -> dict[str, CallRecord]:
+    """What the dead engine had stored: a call just answered, a call just in (ringing)."""
+    talking = CallRecord(
+        "1795667335.11", caller_number="13800000011", dialed_number="12345", route="q-general",
+        entered_at=datetime.fromtimestamp(1795667335.119874, UTC),
+        queued_at=datetime.fromtimestamp(1795667335.127311, UTC),
+        answered_at=datetime.fromtimestamp(1795667337.297083, UTC), seat="G01",
+        as_of=1795667337.297083)
+    ringing = CallRecord(
+        "1795667337.5", caller_number="13800000012", dialed_number="12345", route="q-general",
+        entered_at=datetime.fromtimestamp(1795667337.295812, UTC), as_of=1795667337.297102)
+    with engine.begin() as conn:
+        db.upsert_calls(conn, [talking, ringing])
+    return {r.linkedid: r for r in (talking, ringing)}
+
+
+@pytest.mark.parametrize("store_readable", [True, False])
+def test_stored_open_record_newer_than_the_facts_that_close_it(tmp_path: Path,
+                                                               store_readable: bool):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    db.upgrade(engine)
+    held = _stored_open(engine)
+    qlog = tmp_path / "queue_log"
+    qlog.write_text(HOST_CRASH, encoding="utf-8")
+
+    def publish(r: CallRecord) -> None:
+        with engine.begin() as conn:
+            db.upsert_calls(conn, [r])
+
+    tracker = CallTracker(lambda: DIRECTORY, publish)
+    rec = Reconciler(tracker, lambda: DIRECTORY, publish, qlog, lookback=1e10,
+                     store=(lambda: engine) if store_readable else None)
+    rep = asyncio.run(rec.resync(FakeAmi([])))
+    assert (rep.rebuilt, rep.lost, rep.error) == (2, 2, None)
+    for lid, before in held.items():
+        row = db.get_call(engine, lid)
+        assert row.ended_at is not None and row.outcome is not None, row
+        assert "asterisk_lost" in row.flags and "reconciled" in row.flags
+        assert row.ended_at >= row.entered_at
+        if store_readable:  # stamped no older than what the store held
+            assert row.as_of >= before.as_of
+    talking = db.get_call(engine, "1795667335.11")
+    assert talking.outcome is Outcome.ANSWERED and talking.ended_at >= talking.answered_at
+    if store_readable:  # the dead engine's answer (AMI) beats CONNECT's whole second
+        assert talking.answered_at == held["1795667335.11"].answered_at
+    # lost at the last line Asterisk wrote before it started again, to the millisecond
+    ringing = db.get_call(engine, "1795667337.5")
+    assert ringing.outcome is Outcome.FAILED
+    assert ringing.ended_at == datetime.fromtimestamp(1795667337.296, UTC)
+    # replays of the dead engine's open records (its journal) never reopen the rows
+    closed = {lid: db.get_call(engine, lid) for lid in held}
+    with engine.begin() as conn:
+        db.upsert_calls(conn, list(held.values()))
+    assert {lid: db.get_call(engine, lid) for lid in held} == closed
+    engine.dispose()
+
+
+def test_an_inferred_end_is_never_before_the_answer_or_the_entry():
+    # answered and ended within a second: CONNECT's whole second plus the hold time
+    # (1795667402.905) would come after the hangup the dialplan logged (…402.300)
+    same_second = """\
+1795667400|1795667400.1|NONE|NONE|CCIN|1795667400.900|12345|13800000013|冯
+1795667400|1795667400.1|NONE|NONE|CCROUTE|1795667400.904|queue|q-general|0|12345|0||
+1795667400|1795667400.1|NONE|NONE|CCQUEUE|1795667400.905|q-general
+1795667402|1795667400.1|q-general|G02|CONNECT|2|1795667402.4|1
+1795667402|1795667400.1|q-general|G02|COMPLETECALLER|2|0|1
+1795667402|1795667400.1|NONE|NONE|CCEND|1795667402.300|16
+"""
+    rec = rebuilt(same_second)["1795667400.1"]
+    assert rec.answered_at <= rec.ended_at == datetime.fromtimestamp(1795667402.3, UTC)
+    assert rec.talk_seconds is not None and rec.talk_seconds >= 0
+    # lost in the second it was answered: the last lines are whole seconds (CONNECT) or
+    # older milliseconds, the answer estimate is later; the end is not before it
+    lost = """\
+1795667500|1795667500.2|NONE|NONE|CCIN|1795667500.700|12345|13800000014|陈
+1795667500|1795667500.2|NONE|NONE|CCQUEUE|1795667500.705|q-general
+1795667503|1795667500.2|q-general|G03|CONNECT|3|1795667503.1|1
+1795667510|NONE|NONE|NONE|QUEUESTART|
+"""
+    rec = rebuilt(lost)["1795667500.2"]
+    assert rec.answered_at == datetime.fromtimestamp(1795667503.705, UTC)
+    assert rec.ended_at >= rec.answered_at and rec.outcome is Outcome.ANSWERED
+    # the engine's own moment of loss, if before the answer it replays, gives way too
+    rec = rebuilt(lost, went_away=1795667503.2)["1795667500.2"]
+    assert rec.ended_at >= rec.answered_at
+
+
+def test_a_restart_in_the_same_second_still_ends_the_calls_before_it():
+    """Which restart followed a call is told by the line order, not the whole-second clock."""
+    text = """\
+1795667600|1795667600.3|NONE|NONE|CCIN|1795667600.100|12345|13800000015|褚
+1795667600|1795667600.3|NONE|NONE|CCQUEUE|1795667600.420|q-general
+1795667600|NONE|NONE|NONE|QUEUESTART|
+1795667600|1795667600.9|NONE|NONE|CCIN|1795667600.950|12345|13800000016|卫
+"""
+    qlog = parse_queue_log(text)
+    assert qlog.lines == 4 and qlog.restarts[0].stopped_at == pytest.approx(1795667600.42)
+    rec = rebuilt(text)["1795667600.3"]
+    assert rec.ended_at == datetime.fromtimestamp(1795667600.42, UTC)
+
+
+def test_end_call_never_puts_the_end_before_what_the_call_saw():
+    out: list[CallRecord] = []
+    tracker = CallTracker(lambda: DIRECTORY, out.append)
+    base = {"Uniqueid": "1795667700.1", "Linkedid": "1795667700.1"}
+    tracker.handle({"Event": "Newchannel", "Context": "from-carrier", "Exten": "12345",
+                    "Channel": "PJSIP/carrier-9", "CallerIDNum": "1", "CallerIDName": "x",
+                    **base, "Timestamp": "1795667700.0"})
+    tracker.handle({"Event": "AgentConnect", "MemberName": "G01", **base,
+                    "Timestamp": "1795667704.5"})
+    tracker.end_call("1795667700.1", 1795667704.0, lost="gone")
+    assert out[-1].ended_at == out[-1].answered_at and out[-1].talk_seconds == 0.0

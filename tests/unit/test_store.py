@@ -173,15 +173,52 @@ def test_a_newer_snapshot_replaces_and_an_equal_one_rewrites(engine: Engine) -> 
     assert get_call(engine, "1760000000.1").reason == "third"
 
 
+def test_an_ended_record_closes_an_open_row_whatever_their_as_of(engine: Engine) -> None:
+    """A reconciled end is stamped from queue_log's milliseconds, the last open snapshot of
+    a dead engine from AMI's microseconds: the end closes the row all the same, and no open
+    record, replayed or late, older or newer, reopens it."""
+    answered = from_epoch(T0 - 2)
+    open_row = rec(as_of=T0 + 0.297083, seat="s001", answered_at=answered)
+    final = rec(as_of=T0 + 0.296, seat="s001", answered_at=answered,
+                ended_at=from_epoch(T0 + 0.296), outcome=Outcome.ANSWERED,
+                flags=["asterisk_lost", "reconciled"])
+    write(engine, open_row)
+    stamps = bookkeeping(engine, final.linkedid)
+    write(engine, final)
+    assert get_call(engine, final.linkedid) == clean_record(final)
+    assert bookkeeping(engine, final.linkedid)[1] >= stamps[1]
+    stamps = bookkeeping(engine, final.linkedid)
+    write(engine, open_row)
+    write(engine, rec(as_of=T0 + 60, seat="late"))
+    write(engine, open_row, final, rec(as_of=T0 + 61))  # in one batch too
+    assert get_call(engine, final.linkedid) == clean_record(final)
+    assert bookkeeping(engine, final.linkedid) == stamps  # none of that moved the row
+    # between two ended records the newer as_of wins, as between two open ones
+    live = rec(as_of=T0 + 0.5, seat="s001", answered_at=answered, ended_at=from_epoch(T0 + 0.4),
+               outcome=Outcome.ANSWERED, reason="the live tracker's")
+    write(engine, live)
+    write(engine, final)
+    assert get_call(engine, final.linkedid) == clean_record(live)
+    # and in a batch a final record closes an open one of the same batch
+    write(engine, rec("1760000000.2", as_of=T0 + 9), rec("1760000000.2", as_of=T0 + 1,
+                                                         ended_at=from_epoch(T0 + 1)))
+    assert get_call(engine, "1760000000.2").ended_at == from_epoch(T0 + 1)
+    assert count(engine) == 2
+
+
 def test_newest_per_call_is_what_applying_in_order_leaves() -> None:
+    ended = from_epoch(T0)
     rows = [
-        {"linkedid": "a", "as_of": 1.0, "v": 1},
-        {"linkedid": "a", "as_of": 3.0, "v": 2},
-        {"linkedid": "b", "as_of": 1.0, "v": 3},
-        {"linkedid": "a", "as_of": 2.0, "v": 4},
-        {"linkedid": "a", "as_of": 3.0, "v": 5},
+        {"linkedid": "a", "as_of": 1.0, "ended_at": None, "v": 1},
+        {"linkedid": "a", "as_of": 3.0, "ended_at": None, "v": 2},
+        {"linkedid": "b", "as_of": 1.0, "ended_at": None, "v": 3},
+        {"linkedid": "a", "as_of": 2.0, "ended_at": None, "v": 4},
+        {"linkedid": "a", "as_of": 3.0, "ended_at": None, "v": 5},
+        {"linkedid": "c", "as_of": 5.0, "ended_at": None, "v": 6},
+        {"linkedid": "c", "as_of": 4.0, "ended_at": ended, "v": 7},  # closes, older or not
+        {"linkedid": "c", "as_of": 9.0, "ended_at": None, "v": 8},  # never reopens
     ]
-    assert sorted(r["v"] for r in newest_per_call(rows)) == [3, 5]
+    assert sorted(r["v"] for r in newest_per_call(rows)) == [3, 5, 7]
 
 
 HOSTILE = [

@@ -23,11 +23,19 @@ On every AMI login the engine pauses its event consumer and `Reconciler.resync` 
    way by a scratch tracker and published like any record.
 
 The same tracker code turns facts into records, so a rebuilt record is what the live
-tracker would have written, at second resolution for the answer time (app_queue's CONNECT
-line). A rebuilt record's `as_of` is its CCEND time, which precedes the Hangup events the
-live tracker stamps its final record with: if a call was in fact stored whole, the store's
-`as_of` rule keeps the live record, so a replay never changes a row (and the store check
-only saves work). Rebuilt or adopted records carry the flag `reconciled`.
+tracker would have written. Every time is the best queue_log has: the dialplan's lines to
+the millisecond, the answer from app_queue's CONNECT line (whole seconds, kept before what
+the dialplan logged after it), or the answer a dead engine stored from AMI; a call lost
+with Asterisk ends at the last line Asterisk wrote before it started again, never before
+its own answer or entry.
+
+A rebuilt record's `as_of` is its newest fact (CCEND for a call that ended), which precedes
+the Hangup events the live tracker stamps its final record with: if a call was in fact
+stored whole, the store keeps the live record, so a replay never changes a row (and the
+store check only saves work). If the store holds the call as still open (an engine died
+with it), the rebuilt record is stamped no older than that row, and the store closes an
+open row with an ended record whatever their `as_of` (`callcore.store.db`). Rebuilt or
+adopted records carry the flag `reconciled`.
 """
 
 from __future__ import annotations
@@ -39,13 +47,14 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
+from callcore.contract import FACT_FIELDS, FACT_PREFIX, Fact, Flag, UserEvent
 from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord
 from config.directory import Directory
@@ -56,7 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOOKBACK = 6 * 3600.0  # seconds of queue_log read back: longer than any call
-_FLAG = "reconciled"
+_FLAG = Flag.RECONCILED
 _TRUNK_SUFFIX = "-trunk"
 
 
@@ -89,7 +98,33 @@ class Facts:
     transfer_at: float | None = None
     ended_at: float | None = None
     cause: str = ""
-    last_at: float = 0.0  # the newest line of the call
+    last_at: float = 0.0  # the newest fact of the call
+    last_line: int = 0  # where its newest line is (QueueLog.lines when it was read)
+
+    def settle(self) -> None:
+        """Keep the facts in the order they happened once all lines are read.
+
+        app_queue's lines have whole seconds, so the answer inferred from CONNECT may come
+        out later than what the dialplan logged after it to the millisecond (the queue
+        exit, the end): it is taken no later than those, and a transfer no earlier.
+        """
+        if self.connect_at is None:
+            return
+        for later in (self.qexit_at, self.ended_at):
+            if later is not None and later < self.connect_at:
+                self.connect_at = later
+        if self.transfer_at is not None and self.transfer_at < self.connect_at:
+            self.transfer_at = self.connect_at
+        self.last_at = max(self.last_at, self.connect_at)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A QUEUESTART line: Asterisk started; the one before it stopped after its last line."""
+
+    at: float
+    line: int  # its place among the lines read
+    stopped_at: float | None  # the best time of the line before it (None: none read)
 
 
 @dataclass
@@ -97,18 +132,26 @@ class QueueLog:
     """The calls of a stretch of queue_log, and when Asterisk (re)started in it."""
 
     calls: dict[str, Facts] = field(default_factory=dict)
-    starts: list[float] = field(default_factory=list)  # QUEUESTART times
-    line_times: list[float] = field(default_factory=list)  # every line's epoch, in order
+    restarts: list[Restart] = field(default_factory=list)
+    lines: int = 0
+    last_line_at: float | None = None  # the best time of the newest line read
     bad_lines: int = 0
 
-    def went_away_before(self, start: float) -> float | None:
-        """When Asterisk stopped before the start at `start`: its last line before it."""
-        best = None
-        for t in self.line_times:
-            if t >= start:
-                break
-            best = t
-        return best
+    def note_line(self, event: str, data: str, epoch: float) -> None:
+        """Count a line and keep its time: to the millisecond on the dialplan's own lines
+        (`CC…`: <time.ms> first), else app_queue's whole second."""
+        self.lines += 1
+        if event == "QUEUESTART":
+            self.restarts.append(Restart(epoch, self.lines, self.last_line_at))
+        best = epoch
+        if event.startswith(FACT_PREFIX):
+            best = max(epoch, _float(data.split("|", 1)[0]) or 0.0)
+        self.last_line_at = best
+
+    def settle(self) -> None:
+        """Once every line is read: each call's facts in the order they happened."""
+        for f in self.calls.values():
+            f.settle()
 
 
 def _float(text: str) -> float | None:
@@ -158,6 +201,7 @@ def read_queue_log(path: Path, since: float) -> QueueLog:
                 _parse_line(out, raw[:-1].decode("utf-8", "replace"), since)
             except (ValueError, IndexError):
                 out.bad_lines += 1
+    out.settle()
     return out
 
 
@@ -169,6 +213,7 @@ def parse_queue_log(text: str, since: float = 0.0) -> QueueLog:
             _parse_line(out, line, since)
         except (ValueError, IndexError):
             out.bad_lines += 1
+    out.settle()
     return out
 
 
@@ -181,22 +226,22 @@ def _parse_line(out: QueueLog, line: str, since: float) -> None:
         raise ValueError("no time")
     if epoch < since:
         return
-    out.line_times.append(epoch)
     callid, agent, event = parts[1], parts[3], parts[4]
     data = parts[5] if len(parts) > 5 else ""
-    if event == "QUEUESTART":
-        out.starts.append(epoch)
+    out.note_line(event, data, epoch)
+    if event == "QUEUESTART" or not callid or callid in ("NONE", "MANAGER") or len(callid) > 64:
         return
-    if not callid or callid in ("NONE", "MANAGER") or len(callid) > 64:
-        return
-    if event.startswith("CC"):
+    if event.startswith(FACT_PREFIX):
         _custom(out, callid, event, data, epoch)
         return
     f = out.calls.get(callid)
     if f is None:
         return  # app_queue lines of a call whose CCIN is outside the window
-    f.last_at = max(f.last_at, epoch)
-    fields = data.split("|")
+    f.last_at, f.last_line = max(f.last_at, epoch), out.lines
+    _app_queue(f, event, agent, data.split("|"), epoch)
+
+
+def _app_queue(f: Facts, event: str, agent: str, fields: list[str], epoch: float) -> None:
     if event == "CONNECT":
         hold = _float(fields[0]) or 0.0
         at = float(epoch)
@@ -212,18 +257,35 @@ def _parse_line(out: QueueLog, line: str, since: float) -> None:
         f.transfer_at = float(epoch)
 
 
+# The facts that carry one field: the Facts attribute for their time and for the field
+# (None: the fact has no field). The first of each wins.
+_ONE_FIELD: dict[str, tuple[str, str | None]] = {
+    Fact.QUEUE: ("queued_at", "queue"),
+    Fact.QUEUE_EXIT: ("qexit_at", "qexit"),
+    Fact.TRUNK: ("trunk_at", "trunk"),
+    Fact.TRUNK_ANSWERED: ("trunk_answered_at", None),
+    Fact.TRUNK_END: ("trunk_end_at", "trunk_status"),
+    Fact.END: ("ended_at", "cause"),
+}
+# CCROUTE's fields as the CallcoreRoute event's headers (the event they stand in for).
+_ROUTE_HEADERS = ("Kind", "Route", "Prio", "Hotline", "Fallback", "Flags", "Trunk")
+
+
+def _arrival(out: QueueLog, callid: str, data: str) -> None:
+    """CCIN: <time.ms>|dialed|caller|name (the name, free text, may hold '|')."""
+    fields = data.split("|", len(FACT_FIELDS[Fact.IN]))
+    at = _float(fields[0])
+    if at is None or callid in out.calls:
+        return
+    f = out.calls[callid] = Facts(callid, entered_at=at)
+    f.dialed, f.number, f.name = [*fields[1:], "", "", ""][:3]
+    f.last_at, f.last_line = at, out.lines
+
+
 def _custom(out: QueueLog, callid: str, event: str, data: str, epoch: float) -> None:
     # CC lines: <time.ms>|fields…, the caller name (free text) always last
-    if event == "CCIN":
-        fields = data.split("|", 3)
-        at = _float(fields[0])
-        if at is None or callid in out.calls:
-            return
-        f = out.calls[callid] = Facts(callid, entered_at=at)
-        f.dialed = fields[1] if len(fields) > 1 else ""
-        f.number = fields[2] if len(fields) > 2 else ""
-        f.name = fields[3] if len(fields) > 3 else ""
-        f.last_at = at
+    if event == Fact.IN:
+        _arrival(out, callid, data)
         return
     f = out.calls.get(callid)
     if f is None:
@@ -232,24 +294,18 @@ def _custom(out: QueueLog, callid: str, event: str, data: str, epoch: float) -> 
     at = _float(fields[0])
     if at is None:
         raise ValueError(f"{event} without a time")
-    f.last_at = max(f.last_at, at)
-    arg = fields[1] if len(fields) > 1 else ""
-    if event == "CCROUTE" and f.route is None:
-        keys = ("Kind", "Route", "Prio", "Hotline", "Fallback", "Flags", "Trunk")
-        f.route = dict(zip(keys, fields[1:8], strict=False))
-        f.route_at = at
-    elif event == "CCQUEUE" and f.queued_at is None:
-        f.queue, f.queued_at = arg, at
-    elif event == "CCQEXIT" and f.qexit_at is None:
-        f.qexit, f.qexit_at = arg, at
-    elif event == "CCTRUNK" and f.trunk_at is None:
-        f.trunk, f.trunk_at = arg, at
-    elif event == "CCTRUNKANS" and f.trunk_answered_at is None:
-        f.trunk_answered_at = at
-    elif event == "CCTRUNKEND" and f.trunk_end_at is None:
-        f.trunk_status, f.trunk_end_at = arg, at
-    elif event == "CCEND" and f.ended_at is None:
-        f.ended_at, f.cause = at, arg
+    f.last_at, f.last_line = max(f.last_at, at), out.lines
+    if event == Fact.ROUTE:
+        if f.route is None:
+            f.route = dict(zip(_ROUTE_HEADERS, fields[1:8], strict=False))
+            f.route_at = at
+        return
+    one = _ONE_FIELD.get(event)
+    if one is None or getattr(f, one[0]) is not None:
+        return
+    setattr(f, one[0], at)
+    if one[1] is not None:
+        setattr(f, one[1], fields[1] if len(fields) > 1 else "")
 
 
 # ---------------------------------------------------------------------------- facts → events
@@ -286,7 +342,7 @@ def facts_events(
             "CallerIDName": f.name,
         })
     if f.route is not None:
-        add(f.route_at, {"Event": "UserEvent", "UserEvent": "CallcoreRoute", **f.route})
+        add(f.route_at, {"Event": "UserEvent", "UserEvent": UserEvent.ROUTE, **f.route})
     if f.trunk_at is not None:
         dest = {"DestChannel": f"PJSIP/{f.trunk}-reconciled",
                 "DestUniqueid": trunk_uid or lid + _TRUNK_SUFFIX}
@@ -294,14 +350,14 @@ def facts_events(
         if f.trunk_answered_at is not None:
             add(f.trunk_answered_at, {"Event": "DialEnd", "DialStatus": "ANSWER", **dest})
         elif f.trunk_end_at is not None:
-            add(f.trunk_end_at, {"Event": "UserEvent", "UserEvent": "CallcoreTrunkFailed",
+            add(f.trunk_end_at, {"Event": "UserEvent", "UserEvent": UserEvent.TRUNK_FAILED,
                                  "Trunk": f.trunk, "Status": f.trunk_status})
     if f.queued_at is not None:
         add(f.queued_at, {"Event": "QueueCallerJoin", "Queue": f.queue})
     if f.connect_at is not None:
         add(f.connect_at, {"Event": "AgentConnect", "MemberName": f.seat, "Queue": f.queue})
     if f.qexit_at is not None:
-        add(f.qexit_at, {"Event": "UserEvent", "UserEvent": "CallcoreQueueExit",
+        add(f.qexit_at, {"Event": "UserEvent", "UserEvent": UserEvent.QUEUE_EXIT,
                          "Route": f.queue, "Status": f.qexit})
     if f.transfer is not None:
         if "Extension" in f.transfer:
@@ -320,19 +376,33 @@ def facts_events(
 def lost_time(f: Facts, qlog: QueueLog, went_away: float | None) -> float:
     """When a call that ended unobserved (no CCEND) died: when Asterisk went away.
 
-    The engine's own moment of loss if it saw Asterisk go after the call's last line;
-    else the last queue_log line before the next Asterisk start; else the call's last line.
+    The engine's own moment of loss if it saw Asterisk go after the call's last fact;
+    else the last line Asterisk wrote before it started again (to the millisecond when
+    the dialplan wrote it); else the call's last fact. Never before the call's last fact
+    (its answer included): the line order, not the clock, tells which restart followed it.
     """
     if went_away is not None and went_away >= f.last_at:
         return went_away
-    for start in qlog.starts:
-        if start >= f.last_at:
-            before = qlog.went_away_before(start)
-            return max(before or f.last_at, f.last_at)
+    for start in qlog.restarts:
+        if start.line > f.last_line:
+            return max(start.stopped_at or f.last_at, f.last_at)
     return f.last_at
 
 
 LOST_REASON = "Asterisk went away during the call (reconciled)"
+
+
+def use_stored_answer(f: Facts, held: CallRecord) -> None:
+    """Take the answer time a dead engine stored for the call (AMI's, to the microsecond)
+    over the one inferred from CONNECT's whole second, when both tell of the same answer."""
+    if f.connect_at is None or held.answered_at is None or held.seat != f.seat:
+        return
+    at = held.answered_at.timestamp()
+    earliest = f.queued_at if f.queued_at is not None else f.entered_at
+    latest = min((t for t in (f.qexit_at, f.ended_at) if t is not None), default=at)
+    if earliest is not None and earliest <= at <= latest and abs(at - f.connect_at) < 1.0:
+        f.connect_at = at
+        f.last_at = max(f.last_at, at)
 
 
 def rebuild(
@@ -340,13 +410,23 @@ def rebuild(
     directory: Callable[[], Directory],
     qlog: QueueLog,
     went_away: float | None = None,
+    held: Mapping[str, CallRecord] | None = None,
 ) -> list[CallRecord]:
-    """Final records of calls that are over, replayed through a scratch tracker."""
+    """Final records of calls that are over, replayed through a scratch tracker.
+
+    `held`: the open rows the store holds for some of these calls (stored by an engine
+    that died). A rebuilt record keeps their answer time when it is better, and its
+    `as_of` is no older than theirs, so every reader that keeps the newest snapshot of a
+    call (the store, the live figures) takes the end.
+    """
+    held = held or {}
     last: dict[str, CallRecord] = {}
     scratch = CallTracker(directory, lambda r: last.__setitem__(r.linkedid, r))
     for f in facts:
         if f.entered_at is None:
             continue
+        if f.linkedid in held:
+            use_stored_answer(f, held[f.linkedid])
         for ev in facts_events(f):
             scratch.handle(ev)
         if scratch.tracked(f.linkedid):  # no CCEND: it died with Asterisk
@@ -355,6 +435,8 @@ def rebuild(
     for rec in last.values():
         if _FLAG not in rec.flags:
             rec.flags.append(_FLAG)
+        if rec.linkedid in held:
+            rec.as_of = max(rec.as_of, held[rec.linkedid].as_of)
         out.append(rec)
     return out
 
@@ -362,18 +444,22 @@ def rebuild(
 # ---------------------------------------------------------------------------- the engine's side
 
 
-def ended_in_store(engine: Engine, linkedids: list[str]) -> set[str]:
-    """Which of these calls the store already holds as ended."""
+def stored_calls(engine: Engine, linkedids: list[str]) -> dict[str, CallRecord]:
+    """What the store holds of these calls, ended or not: only what the rebuild uses
+    (end, answer, seat, `as_of`), so hours of calls are read within the bound."""
     from callcore.store.db import calls
 
-    out: set[str] = set()
+    c = calls.c
+    out: dict[str, CallRecord] = {}
     with engine.connect() as conn:
         for i in range(0, len(linkedids), 500):
             chunk = linkedids[i : i + 500]
-            stmt = select(calls.c.linkedid).where(
-                calls.c.linkedid.in_(chunk), calls.c.ended_at.is_not(None)
+            stmt = select(c.linkedid, c.ended_at, c.answered_at, c.seat, c.as_of).where(
+                c.linkedid.in_(chunk)
             )
-            out.update(r[0] for r in conn.execute(stmt))
+            for lid, ended_at, answered_at, seat, as_of in conn.execute(stmt):
+                out[lid] = CallRecord(lid, ended_at=ended_at, answered_at=answered_at,
+                                      seat=seat, as_of=as_of)
     return out
 
 
@@ -439,7 +525,7 @@ class Reconciler:
             )
             since = time.time() - self.lookback
             qlog = await asyncio.to_thread(read_queue_log, self.queue_log, since)
-            rep.queue_log_lines = len(qlog.line_times)
+            rep.queue_log_lines = qlog.lines
             live = _live_calls(chans)
             rep.live_calls = len(live)
             self._end_dead(qlog, live, rep)
@@ -477,7 +563,10 @@ class Reconciler:
             if f is not None and f.ended_at is not None:
                 self.tracker.end_call(lid, f.ended_at)
             else:
-                when = self.went_away or (f.last_at if f else time.time())
+                if f is not None:
+                    when = lost_time(f, qlog, self.went_away)
+                else:
+                    when = self.went_away or time.time()
                 self.tracker.end_call(lid, when, lost=LOST_REASON)
                 rep.lost += 1
             rep.ended += 1
@@ -525,20 +614,22 @@ class Reconciler:
         ]
         if not todo:
             return
-        stored: set[str] = set()
+        stored: dict[str, CallRecord] = {}
         if self.store is not None:
             try:
                 stored = await asyncio.wait_for(
-                    asyncio.to_thread(ended_in_store, self.store(), [f.linkedid for f in todo]),
+                    asyncio.to_thread(stored_calls, self.store(), [f.linkedid for f in todo]),
                     self.store_timeout,
                 )
                 rep.store_checked = True
-            except Exception as exc:  # the as_of rule keeps stored rows as they are anyway
+            except Exception as exc:  # the store's rule keeps stored rows as they are anyway
                 log.warning("resync: store not readable (%s); rebuilding all", exc)
-        rep.skipped_stored = len(stored)
-        todo = [f for f in todo if f.linkedid not in stored]
-        for rec in rebuild(todo, self.directory, qlog, self.went_away):
-            if "asterisk_lost" in rec.flags:
+        ended = {lid for lid, r in stored.items() if r.ended_at is not None}
+        held = {lid: r for lid, r in stored.items() if r.ended_at is None}
+        rep.skipped_stored = len(ended)
+        todo = [f for f in todo if f.linkedid not in ended]
+        for rec in rebuild(todo, self.directory, qlog, self.went_away, held):
+            if Flag.ASTERISK_LOST in rec.flags:
                 rep.lost += 1
             self.publish(rec)
             rep.rebuilt += 1

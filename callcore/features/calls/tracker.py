@@ -425,7 +425,8 @@ class CallTracker:
         """End a followed call whose channels are gone without a Hangup we saw.
 
         `lost` names why it died unobserved (Asterisk went away): a call a human had
-        answered stays answered, ending at `ts`; one still waiting becomes failed.
+        answered stays answered, ending at `ts`; one still waiting becomes failed. `ts` is
+        inferred, so it is taken no earlier than the call's own entry, queueing and answer.
         """
         call = self._calls.get(linkedid)
         if call is None:
@@ -434,6 +435,8 @@ class CallTracker:
             self._by_channel.pop(uid, None)
         call.channels.clear()
         rec = call.record
+        known = (rec.entered_at, rec.queued_at, rec.answered_at)
+        ts = max([ts, *(t.timestamp() for t in known if t is not None)])
         if lost:
             if Flag.ASTERISK_LOST not in rec.flags:
                 rec.flags.append(Flag.ASTERISK_LOST)
