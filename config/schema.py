@@ -13,14 +13,14 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from config.base import CrossReferenceError, Strict, duplicates
+from config.quality import QualitySettings
+from config.ratings import RatingSettings
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
 DIGITS = r"^[0-9]{3,20}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Mode(StrEnum):
@@ -318,6 +318,10 @@ class SiteConfig(Strict):
     first_contact: FirstContact = FirstContact()
     supervisors: list[Supervisor] = []
     live: LiveSettings = LiveSettings()
+    # After-call rating (一次一评); None: callers are not asked.
+    ratings: RatingSettings | None = None
+    # The QA desk (质检); None: no sampling, no scorecards.
+    quality: QualitySettings | None = None
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
@@ -327,12 +331,7 @@ class SiteConfig(Strict):
         trunks = {t.id for t in self.trunks}
 
         def dup(kind: str, items: list[tuple[int, str]]) -> None:
-            seen: dict[str, int] = {}
-            for i, key in items:
-                if key in seen:
-                    problems.append(((kind, i), f"duplicate {key!r} (also at {kind}[{seen[key]}])"))
-                else:
-                    seen[key] = i
+            problems.extend(duplicates(kind, items))
 
         dup("zones", [(i, z.id) for i, z in enumerate(self.zones)])
         dup("trunks", [(i, t.id) for i, t in enumerate(self.trunks)])
@@ -406,6 +405,14 @@ class SiteConfig(Strict):
             raise CrossReferenceError(problems)
         return self
 
+    @model_validator(mode="after")
+    def _quality_seats(self) -> SiteConfig:
+        if self.quality is not None:
+            problems = self.quality.unknown_seats({s.id for s in self.seats})
+            if problems:
+                raise CrossReferenceError([(("quality", *loc), m) for loc, m in problems])
+        return self
+
     # Lookups used on the routing path; built once per loaded config.
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -424,14 +431,6 @@ class SiteConfig(Strict):
 
     def seat(self, seat_id: str) -> Seat | None:
         return next((s for s in self.seats if s.id == seat_id), None)
-
-
-class CrossReferenceError(ValueError):
-    """Several located problems at once; the loader reports each with its own path."""
-
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]):
-        self.problems = problems
-        super().__init__("; ".join(m for _, m in problems))
 
 
 def digits_only(value: str) -> str:

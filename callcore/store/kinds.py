@@ -64,6 +64,19 @@ KINDS: dict[str, StoreKind] = {
 }
 
 
+def register(kind: StoreKind) -> StoreKind:
+    """Add a feature's kind (its `kinds.py` calls this when imported); idempotent.
+
+    The engine imports every feature's kinds before it starts the writer, so journal
+    entries of those kinds replay after a restart.
+    """
+    held = KINDS.get(kind.name)
+    if held is not None and held.table is not kind.table:
+        raise ValueError(f"store kind {kind.name!r} is already {held.table.name!r}")
+    KINDS[kind.name] = kind
+    return kind
+
+
 def kind_of(item: Any) -> str | None:
     """The kind of a record or journal entry; None for a call record."""
     if isinstance(item, CallRecord):

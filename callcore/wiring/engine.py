@@ -54,7 +54,7 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
-SCHEMA_WAIT_SECONDS = 5.0  # how long a reader waits for the writer's migrations at start
+SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
 
 
 class StoreNotReady(RuntimeError):

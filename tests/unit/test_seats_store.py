@@ -4,7 +4,6 @@ lifecycle, the first-contact index and the enterprise register; SQLite and Postg
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from callcore.store.db import make_engine, upgrade, upsert_calls
 from callcore.store.kinds import KIND, clean_kind, upsert_any
 from callcore.store.models import CallLeg
 from callcore.store.rows import RejectedRecord
-from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
+from callcore.store.testing import DEFAULT_PG_URL
 from callcore.store.writer import StoreWriter
 from seats.history import changes, last_changes
 from seats.states import SeatChange
@@ -30,26 +29,6 @@ pytestmark = pytest.mark.timeout(60)
 CFG = config.load()
 PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 T0 = 1_790_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.db"
-    else:
-        reason = pg_unreachable_reason(PG_URL)
-        if reason:
-            pytest.skip(reason)
-        with temporary_pg_schema(PG_URL) as pg_url:
-            yield pg_url
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    upgrade(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
 
 
 def change(seat: str, state: str, at: float, reason: str = "", id: str | None = None) -> SeatChange:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+import callcore.features.quality.tables
+import callcore.features.ratings.tables  # noqa: F401  (the migrations create these tables too)
 from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store.db import (
     _sqlite_upsert,
@@ -31,36 +31,8 @@ from callcore.store.db import (
 )
 from callcore.store.models import RECORD_COLUMNS, Base, Call
 from callcore.store.rows import RejectedRecord, clean_record, clean_row
-from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
 
-PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 T0 = 1_760_000_000.0
-
-
-@pytest.fixture(scope="session")
-def pg_base() -> str:
-    reason = pg_unreachable_reason(PG_URL)
-    if reason:
-        pytest.skip(reason)
-    return PG_URL
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """An empty database of each kind: a SQLite file, a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.db"
-    else:
-        with temporary_pg_schema(request.getfixturevalue("pg_base")) as pg_url:
-            yield pg_url
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    upgrade(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
 
 
 def rec(linkedid: str = "1760000000.1", as_of: float = T0, **kw) -> CallRecord:

@@ -23,7 +23,7 @@ from callcore.store.db import get_call, make_engine, query_calls
 from callcore.store.journal import Journal
 from callcore.store.kinds import clean_any
 from callcore.store.rows import clean_record
-from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
+from callcore.store.testing import DEFAULT_PG_URL, temporary_pg_schema
 from callcore.store.writer import StoreWriter, WriterStopped
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.timeout(120)
 PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 T0 = 1_760_000_000.0
 FAST = {"min_backoff": 0.01, "max_backoff": 0.2, "busy_timeout_ms": 50}
-
-
-@pytest.fixture(scope="session")
-def pg_base() -> str:
-    reason = pg_unreachable_reason(PG_URL)
-    if reason:
-        pytest.skip(reason)
-    return PG_URL
 
 
 @pytest.fixture
