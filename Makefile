@@ -26,7 +26,7 @@ services: deps
 demo: services
 	$(BIN)/callcore demo
 
-test: services
+test: services lint
 	$(BIN)/pytest -q -n 3 --dist loadfile
 
 # the load harness and micro-benchmarks of docs/benchmarks.md (figures, not assertions)
@@ -37,8 +37,10 @@ bench: services
 	$(BIN)/python benchmarks/store_write.py --records 90000
 	$(BIN)/python benchmarks/monitor_snapshot.py --app
 
+# ruff (complexity included) and the import contracts of pyproject.toml
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf var .pytest_cache
