@@ -344,33 +344,39 @@ def facts_events(
     if f.route is not None:
         add(f.route_at, {"Event": "UserEvent", "UserEvent": UserEvent.ROUTE, **f.route})
     if f.trunk_at is not None:
-        dest = {"DestChannel": f"PJSIP/{f.trunk}-reconciled",
-                "DestUniqueid": trunk_uid or lid + _TRUNK_SUFFIX}
-        add(f.trunk_at, {"Event": "DialBegin", **dest})
-        if f.trunk_answered_at is not None:
-            add(f.trunk_answered_at, {"Event": "DialEnd", "DialStatus": "ANSWER", **dest})
-        elif f.trunk_end_at is not None:
-            add(f.trunk_end_at, {"Event": "UserEvent", "UserEvent": UserEvent.TRUNK_FAILED,
-                                 "Trunk": f.trunk, "Status": f.trunk_status})
-    if f.queued_at is not None:
-        add(f.queued_at, {"Event": "QueueCallerJoin", "Queue": f.queue})
-    if f.connect_at is not None:
-        add(f.connect_at, {"Event": "AgentConnect", "MemberName": f.seat, "Queue": f.queue})
-    if f.qexit_at is not None:
-        add(f.qexit_at, {"Event": "UserEvent", "UserEvent": UserEvent.QUEUE_EXIT,
-                         "Route": f.queue, "Status": f.qexit})
+        _trunk_events(f, add, trunk_uid or lid + _TRUNK_SUFFIX)
+    add(f.queued_at, {"Event": "QueueCallerJoin", "Queue": f.queue})
+    add(f.connect_at, {"Event": "AgentConnect", "MemberName": f.seat, "Queue": f.queue})
+    add(f.qexit_at, {"Event": "UserEvent", "UserEvent": UserEvent.QUEUE_EXIT,
+                     "Route": f.queue, "Status": f.qexit})
     if f.transfer is not None:
-        if "Extension" in f.transfer:
-            add(f.transfer_at, {"Event": "BlindTransfer", "TransfereeLinkedid": lid,
-                                "Result": "Success", **f.transfer})
-        else:
-            add(f.transfer_at, {"Event": "AttendedTransfer", "OrigTransfereeLinkedid": lid,
-                                "Result": "Success",
-                                "SecondTransfereeChannel": f.transfer["Target"]})
+        add(f.transfer_at, _transfer_event(f.transfer, lid))
     if hangup and f.ended_at is not None:
         add(f.ended_at, {"Event": "Hangup", "Cause": f.cause})
     evs.sort(key=lambda e: (e[0], e[1]))
     return [e for _, _, e in evs]
+
+
+def _trunk_events(
+    f: Facts, add: Callable[[float | None, dict[str, Any]], None], dest_uid: str
+) -> None:
+    """The sub-centre leg: dialed, then answered, or failed (the dialplan's own event)."""
+    dest = {"DestChannel": f"PJSIP/{f.trunk}-reconciled", "DestUniqueid": dest_uid}
+    add(f.trunk_at, {"Event": "DialBegin", **dest})
+    if f.trunk_answered_at is not None:
+        add(f.trunk_answered_at, {"Event": "DialEnd", "DialStatus": "ANSWER", **dest})
+    else:
+        add(f.trunk_end_at, {"Event": "UserEvent", "UserEvent": UserEvent.TRUNK_FAILED,
+                             "Trunk": f.trunk, "Status": f.trunk_status})
+
+
+def _transfer_event(transfer: dict[str, str], lid: str) -> dict[str, Any]:
+    """A seat's transfer as the AMI event Asterisk would have sent: blind or attended."""
+    if "Extension" in transfer:
+        return {"Event": "BlindTransfer", "TransfereeLinkedid": lid, "Result": "Success",
+                **transfer}
+    return {"Event": "AttendedTransfer", "OrigTransfereeLinkedid": lid, "Result": "Success",
+            "SecondTransfereeChannel": transfer["Target"]}
 
 
 def lost_time(f: Facts, qlog: QueueLog, went_away: float | None) -> float:

@@ -161,47 +161,75 @@ class CallTracker:
         call = self._call_for(ev)
         kind = ev.get("UserEvent", "")
         if kind == UserEvent.TRANSFER and (call is None or ev.get("Uniqueid") != call.caller_uid):
-            # a seat's consultation (its own call, or the Local pair of an AMI Atxfer)
-            for key in (ev.get("Uniqueid", ""), ev.get("Channel", "").rsplit(";", 1)[0],
-                        ev.get("Consulting", "")):  # fmt: skip
-                if key:
-                    self._consults[key] = _transfer_target(ev)
-            while len(self._consults) > 4000:
-                self._consults.popitem(last=False)
+            self._note_consultation(ev)
             return
         if call is None:
             return
+        step = self._USER_EVENTS.get(kind)
+        if step is not None and step(self, call, ev):
+            self._publish(call, ev)
+
+    def _note_consultation(self, ev: dict) -> None:
+        """A seat's consultation (its own call, or the Local pair of an AMI Atxfer)."""
+        for key in (ev.get("Uniqueid", ""), ev.get("Channel", "").rsplit(";", 1)[0],
+                    ev.get("Consulting", "")):  # fmt: skip
+            if key:
+                self._consults[key] = _transfer_target(ev)
+        while len(self._consults) > 4000:
+            self._consults.popitem(last=False)
+
+    # Each UserEvent's step returns whether the record changed (and is published).
+    def _routed(self, call: _Call, ev: dict) -> bool:
+        self._apply_route(call, ev)
+        return True
+
+    def _transferred(self, call: _Call, ev: dict) -> bool:
+        """The caller arrived where a seat transferred it."""
+        call.record.transfer_target = clean_text(_transfer_target(ev), 64)
+        call.record.outcome = Outcome.TRANSFERRED
+        return True
+
+    def _trunk_failed(self, call: _Call, ev: dict) -> bool:
         rec = call.record
-        if kind == UserEvent.ROUTE:
-            self._apply_route(call, ev)
-        elif kind == UserEvent.TRANSFER:  # the caller arrived where a seat transferred it
-            rec.transfer_target = clean_text(_transfer_target(ev), 64)
-            rec.outcome = Outcome.TRANSFERRED
-        elif kind == UserEvent.TRUNK_FAILED and rec.outcome is Outcome.TRANSFERRED:
+        status = ev.get("Status", "")
+        if rec.outcome is Outcome.TRANSFERRED:
             # a transfer to the sub-centre it did not take: the caller is back in 12345
             if Flag.TRANSFER_RETURNED not in rec.flags:
                 rec.flags.append(Flag.TRANSFER_RETURNED)
             rec.outcome = None
-            rec.reason += f"; transfer to {rec.transfer_target} failed ({ev.get('Status', '')})"
+            rec.reason += f"; transfer to {rec.transfer_target} failed ({status})"
             rec.reason += f": back in {ev.get('Route', '') or 'the queue'}, ahead of others"
-        elif kind == UserEvent.AFFINITY:
-            rec.reason += f" (not answered: {clean_text(ev.get('Status', ''), 20).lower()})"
-        elif kind == UserEvent.TRUNK_FAILED:
-            flag = Flag.SUBCENTRE_FAILED.detail(clean_text(ev.get("Status", ""), 20).lower())
-            if flag not in rec.flags:
-                rec.flags.append(flag)
-            rec.reason += f"; sub-centre trunk {ev.get('Trunk', '')} failed"
-            rec.reason += f" ({ev.get('Status', '')}): caller queued in its zone"
-        elif kind == UserEvent.QUEUE_EXIT and rec.outcome is None and rec.answered_at is None:
-            status = ev.get("Status", "")
-            if status == "TIMEOUT":
-                rec.outcome = Outcome.TIMEOUT
-                rec.wait_seconds = _seconds(rec.queued_at, from_epoch(_ts(ev)))
-            elif status in ("FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"):
-                rec.outcome = Outcome.FAILED
-        else:
-            return
-        self._publish(call, ev)
+            return True
+        flag = Flag.SUBCENTRE_FAILED.detail(clean_text(status, 20).lower())
+        if flag not in rec.flags:
+            rec.flags.append(flag)
+        rec.reason += f"; sub-centre trunk {ev.get('Trunk', '')} failed"
+        rec.reason += f" ({status}): caller queued in its zone"
+        return True
+
+    def _affinity_missed(self, call: _Call, ev: dict) -> bool:
+        call.record.reason += f" (not answered: {clean_text(ev.get('Status', ''), 20).lower()})"
+        return True
+
+    def _queue_exited(self, call: _Call, ev: dict) -> bool:
+        rec = call.record
+        if rec.outcome is not None or rec.answered_at is not None:
+            return False
+        status = ev.get("Status", "")
+        if status == "TIMEOUT":
+            rec.outcome = Outcome.TIMEOUT
+            rec.wait_seconds = _seconds(rec.queued_at, from_epoch(_ts(ev)))
+        elif status in ("FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"):
+            rec.outcome = Outcome.FAILED
+        return True
+
+    _USER_EVENTS: ClassVar[dict[str, Callable[[CallTracker, _Call, dict], bool]]] = {
+        UserEvent.ROUTE: _routed,
+        UserEvent.TRANSFER: _transferred,
+        UserEvent.TRUNK_FAILED: _trunk_failed,
+        UserEvent.AFFINITY: _affinity_missed,
+        UserEvent.QUEUE_EXIT: _queue_exited,
+    }
 
     def _apply_route(self, call: _Call, ev: dict) -> None:
         rec = call.record

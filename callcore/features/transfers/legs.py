@@ -194,38 +194,55 @@ class LegTracker:
 
     def _on_UserEvent(self, ev: dict) -> None:
         kind = ev.get("UserEvent", "")
-        uid = ev.get("Uniqueid", "")
-        call = self._calls.get(uid)
+        call = self._calls.get(ev.get("Uniqueid", ""))
         if call is None:
             if kind == UserEvent.TRANSFER:  # a seat consulting a transfer target
                 self._consult(ev)
             return
-        if kind == UserEvent.ROUTE and not call.legs:
-            flags = re.split(r"[+,|]", ev.get("Flags", ""))
-            route = ev.get("Route", "")
-            if ev.get("Affinity"):
-                self._open(call, ev, LegKind.FIRST_CONTACT, f"seat:{ev['Affinity']}")
-            elif Flag.TRANSFERRED_IN in flags:
-                trunk = ev.get("Trunk", "") or "trunk"
-                self._open(call, ev, LegKind.TRANSFER_IN, route, via=f"trunk:{trunk}")
-            elif ev.get("Kind") == "trunk":
-                self._open(call, ev, LegKind.TRUNK, f"trunk:{ev.get('Trunk', '')}")
-            else:
-                self._open(call, ev, LegKind.QUEUE, route)
-        elif kind == UserEvent.AFFINITY:
-            self._close(call, ev, "unanswered")
-            self._open(call, ev, LegKind.QUEUE, ev.get("Route", "") or "queue")
-        elif kind == UserEvent.TRANSFER:
-            # The caller itself arrived where a seat blind-transferred it: the transferee's
-            # own dialplan says so in order (Asterisk's BlindTransfer event may come later).
-            self._blind(call, ev, _where(ev), ev.get("Transferer", ""), ev.get("Via", ""))
-        elif kind == UserEvent.TRUNK_FAILED:
-            leg = call.current
-            if leg is not None and leg.answered_at is None:
-                status = clean_text(ev.get("Status", ""), 16).lower()
-                self._close(call, ev, "failed" if status == "chanunavail" else "unanswered")
-                queue = ev.get("Route", "") or ev.get("Queue", "")
-                self._open(call, ev, LegKind.RETURNED, queue or "queue", from_seat=leg.from_seat)
+        step = self._USER_EVENTS.get(kind)
+        if step is not None:
+            step(self, call, ev)
+
+    def _first_leg(self, call: _Call, ev: dict) -> None:
+        """Leg 0, from the routing decision: first contact, transferred in, trunk or queue."""
+        if call.legs:
+            return
+        flags = re.split(r"[+,|]", ev.get("Flags", ""))
+        route = ev.get("Route", "")
+        if ev.get("Affinity"):
+            self._open(call, ev, LegKind.FIRST_CONTACT, f"seat:{ev['Affinity']}")
+        elif Flag.TRANSFERRED_IN in flags:
+            trunk = ev.get("Trunk", "") or "trunk"
+            self._open(call, ev, LegKind.TRANSFER_IN, route, via=f"trunk:{trunk}")
+        elif ev.get("Kind") == "trunk":
+            self._open(call, ev, LegKind.TRUNK, f"trunk:{ev.get('Trunk', '')}")
+        else:
+            self._open(call, ev, LegKind.QUEUE, route)
+
+    def _affinity_missed(self, call: _Call, ev: dict) -> None:
+        self._close(call, ev, "unanswered")
+        self._open(call, ev, LegKind.QUEUE, ev.get("Route", "") or "queue")
+
+    def _arrived_by_transfer(self, call: _Call, ev: dict) -> None:
+        # The caller itself arrived where a seat blind-transferred it: the transferee's
+        # own dialplan says so in order (Asterisk's BlindTransfer event may come later).
+        self._blind(call, ev, _where(ev), ev.get("Transferer", ""), ev.get("Via", ""))
+
+    def _trunk_failed(self, call: _Call, ev: dict) -> None:
+        leg = call.current
+        if leg is None or leg.answered_at is not None:
+            return
+        status = clean_text(ev.get("Status", ""), 16).lower()
+        self._close(call, ev, "failed" if status == "chanunavail" else "unanswered")
+        queue = ev.get("Route", "") or ev.get("Queue", "")
+        self._open(call, ev, LegKind.RETURNED, queue or "queue", from_seat=leg.from_seat)
+
+    _USER_EVENTS: ClassVar[dict[str, Callable[[LegTracker, _Call, dict], None]]] = {
+        UserEvent.ROUTE: _first_leg,
+        UserEvent.AFFINITY: _affinity_missed,
+        UserEvent.TRANSFER: _arrived_by_transfer,
+        UserEvent.TRUNK_FAILED: _trunk_failed,
+    }
 
     def _consult(self, ev: dict) -> None:
         """A consultation: the seat's own call to a target (softphone), or the Local
