@@ -15,6 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.base import CrossReferenceError
+from config.workorders import WorkOrdersConfig
+
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
 DIGITS = r"^[0-9]{3,20}$"
 
@@ -318,6 +321,7 @@ class SiteConfig(Strict):
     first_contact: FirstContact = FirstContact()
     supervisors: list[Supervisor] = []
     live: LiveSettings = LiveSettings()
+    workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
@@ -406,6 +410,35 @@ class SiteConfig(Strict):
             raise CrossReferenceError(problems)
         return self
 
+    @model_validator(mode="after")
+    def _workorder_references(self) -> SiteConfig:
+        """A hotline's defaults name a hotline; a department's hotline names a unit."""
+        wo = self.workorders
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        numbers = {h.number for h in self.hotlines}
+        for number in wo.hotlines:
+            if number not in numbers:
+                problems.append((("workorders", "hotlines", number), "unknown hotline number"))
+        if wo.units:
+            for i, h in enumerate(self.hotlines):
+                if h.mode is not Mode.MAIN and wo.unit_by_name(h.unit) is None:
+                    problems.append(
+                        (("hotlines", i, "unit"), f"{h.unit!r} is not a unit of workorders.units")
+                    )
+        if problems:
+            raise CrossReferenceError(problems)
+        return self
+
+    def hotline_defaults(self, number: str) -> tuple[str | None, str | None]:
+        """(unit id, class id) the seat's form starts with for a call to `number`."""
+        own = next((h for h in self.hotlines if h.number == number), None)
+        set_ = self.workorders.hotlines.get(number)
+        unit = set_.unit if set_ and set_.unit else None
+        if unit is None and own is not None and own.mode is not Mode.MAIN:
+            found = self.workorders.unit_by_name(own.unit)
+            unit = found.id if found else None
+        return unit, set_.class_id if set_ else None
+
     # Lookups used on the routing path; built once per loaded config.
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -424,14 +457,6 @@ class SiteConfig(Strict):
 
     def seat(self, seat_id: str) -> Seat | None:
         return next((s for s in self.seats if s.id == seat_id), None)
-
-
-class CrossReferenceError(ValueError):
-    """Several located problems at once; the loader reports each with its own path."""
-
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]):
-        self.problems = problems
-        super().__init__("; ".join(m for _, m in problems))
 
 
 def digits_only(value: str) -> str:
