@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import callcore.features.workorders.tables  # noqa: F401  (its tables, on Base.metadata)
 from callcore.store.models import Base
 
 config = context.config
