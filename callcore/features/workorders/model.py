@@ -856,6 +856,7 @@ def merge(
     note = parse_params(Action.MERGE, {"note": note}).note  # type: ignore[attr-defined]
     dup = duplicate.model_copy(
         update={"state": State.MERGED, "master_id": master.id, "closed_at": now,
+                "pending_days": None, "pending_hours": None,
                 "version": duplicate.version + 1, "updated_at": now}
     )  # fmt: skip
     taken = {
