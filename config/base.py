@@ -1,9 +1,15 @@
-"""What every section model of the site file is built from (shared by `config.schema`
-and the sections kept in their own modules, such as `config.ratings`)."""
+"""What every section model of the site file is built from, and its located problems.
+
+Kept apart from `config.schema` so that sections in their own modules (ratings, QA, work
+orders) can use them while `SiteConfig` imports those sections.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
+Loc = tuple[str | int, ...]
+Problems = list[tuple[Loc, str]]
 
 
 class Strict(BaseModel):
@@ -13,12 +19,9 @@ class Strict(BaseModel):
 class CrossReferenceError(ValueError):
     """Several located problems at once; the loader reports each with its own path."""
 
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]):
+    def __init__(self, problems: Problems):
         self.problems = problems
         super().__init__("; ".join(m for _, m in problems))
-
-
-Problems = list[tuple[tuple[str | int, ...], str]]
 
 
 def duplicates(kind: str, items: list[tuple[int, str]], field: str | None = None) -> Problems:
@@ -27,7 +30,7 @@ def duplicates(kind: str, items: list[tuple[int, str]], field: str | None = None
     seen: dict[str, int] = {}
     for i, key in items:
         if key in seen:
-            where: tuple[str | int, ...] = (kind, i, field) if field else (kind, i)
+            where: Loc = (kind, i, field) if field else (kind, i)
             out.append((where, f"duplicate {key!r} (also at {kind}[{seen[key]}])"))
         else:
             seen[key] = i

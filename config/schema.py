@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from config.base import CrossReferenceError, Strict, duplicates
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.workorders import WorkOrdersConfig
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
 DIGITS = r"^[0-9]{3,20}$"
@@ -322,6 +323,7 @@ class SiteConfig(Strict):
     ratings: RatingSettings | None = None
     # The QA desk (质检); None: no sampling, no scorecards.
     quality: QualitySettings | None = None
+    workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
@@ -412,6 +414,35 @@ class SiteConfig(Strict):
             if problems:
                 raise CrossReferenceError([(("quality", *loc), m) for loc, m in problems])
         return self
+
+    @model_validator(mode="after")
+    def _workorder_references(self) -> SiteConfig:
+        """A hotline's defaults name a hotline; a department's hotline names a unit."""
+        wo = self.workorders
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        numbers = {h.number for h in self.hotlines}
+        for number in wo.hotlines:
+            if number not in numbers:
+                problems.append((("workorders", "hotlines", number), "unknown hotline number"))
+        if wo.units:
+            for i, h in enumerate(self.hotlines):
+                if h.mode is not Mode.MAIN and wo.unit_by_name(h.unit) is None:
+                    problems.append(
+                        (("hotlines", i, "unit"), f"{h.unit!r} is not a unit of workorders.units")
+                    )
+        if problems:
+            raise CrossReferenceError(problems)
+        return self
+
+    def hotline_defaults(self, number: str) -> tuple[str | None, str | None]:
+        """(unit id, class id) the seat's form starts with for a call to `number`."""
+        own = next((h for h in self.hotlines if h.number == number), None)
+        set_ = self.workorders.hotlines.get(number)
+        unit = set_.unit if set_ and set_.unit else None
+        if unit is None and own is not None and own.mode is not Mode.MAIN:
+            found = self.workorders.unit_by_name(own.unit)
+            unit = found.id if found else None
+        return unit, set_.class_id if set_ else None
 
     # Lookups used on the routing path; built once per loaded config.
     def zone(self, zone_id: str) -> Zone:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     URL,
     ColumnElement,
@@ -136,6 +137,12 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
     finally:
         if engine is not target:
             engine.dispose()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None: never migrated)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def _supersedes(new: Any, held: Any, *, strictly: bool = False) -> ColumnElement[bool]:

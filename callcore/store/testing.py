@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import URL, text
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.engine import make_url
 
-from callcore.store.db import make_engine
+from callcore.store.db import make_engine, upgrade
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -50,3 +51,27 @@ def temporary_pg_schema(url: str, prefix: str = "cc_test") -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def empty_store_url(
+    kind: str, directory: str | Path, pg_url: str = DEFAULT_PG_URL
+) -> Iterator[str]:
+    """The URL of an empty store of `kind`: a SQLite file in `directory`, or a fresh
+    PostgreSQL schema at `pg_url` (dropped afterwards)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory}/store.db"
+        return
+    with temporary_pg_schema(pg_url) as url:
+        yield url
+
+
+@contextmanager
+def migrated_engine(url: str) -> Iterator[Engine]:
+    """An engine on `url` with the schema migrated to the head; disposed afterwards."""
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

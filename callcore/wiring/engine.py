@@ -39,7 +39,7 @@ from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.service import RequestService
+from callcore.features.workorders.intake import RequestService
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db

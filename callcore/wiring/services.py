@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from callcore.features.live.state import LiveState
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
-    from callcore.features.workorders.service import RequestService
+    from callcore.features.workorders.intake import RequestService
     from callcore.store.writer import StoreWriter
     from seats.service import SeatService
 

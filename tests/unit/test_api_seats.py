@@ -23,7 +23,7 @@ from callcore.features.subcentre.records import query as subcentre_calls
 from callcore.features.transfers.legs import LegRecord
 from callcore.features.transfers.service import TransferService
 from callcore.features.workorders import registration as requests
-from callcore.features.workorders.service import RequestService
+from callcore.features.workorders.intake import RequestService
 from callcore.records import from_epoch
 from callcore.store import db
 from callcore.store.writer import StoreWriter

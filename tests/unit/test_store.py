@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-import callcore.features.quality.tables
-import callcore.features.ratings.tables  # noqa: F401  (the migrations create these tables too)
+import callcore.wiring.schema  # noqa: F401  (every feature's tables: the migrations make them)
 from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store.db import (
     _sqlite_upsert,

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from callcore.store.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = Base.metadata  # whole once callcore.wiring.schema is imported
 
 
 def _run(connection: Connection) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "0006_quality"
-down_revision = "0003_audit"
+down_revision = "0004_workorders"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Unit tests of the work orders (model, deadlines, config, store, service)."""
