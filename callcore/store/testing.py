@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import URL, text
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.engine import make_url
 
-from callcore.store.db import make_engine
+from callcore.store.db import make_engine, upgrade
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -50,3 +51,27 @@ def temporary_pg_schema(url: str, prefix: str = "cc_test") -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def empty_store_url(kind: str, folder: Path, pg_url: str, prefix: str = "cc_test") -> Iterator[str]:
+    """The URL of an empty database of `kind` ("sqlite": a file in `folder`; "postgresql": a
+    fresh schema at `pg_url`, dropped afterwards): one test's database of either kind."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder}/store.db"
+    elif kind == "postgresql":
+        with temporary_pg_schema(pg_url, prefix) as url:
+            yield url
+    else:
+        raise ValueError(f"no such database kind: {kind!r}")
+
+
+@contextmanager
+def migrated_engine(url: str) -> Iterator[Engine]:
+    """An engine on `url` with the store's schema at head, disposed afterwards."""
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

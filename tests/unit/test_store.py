@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+import callcore.features.knowledge.tables  # noqa: F401  (its table joins Base.metadata)
 from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store.db import (
     _sqlite_upsert,
@@ -119,9 +120,15 @@ def test_migration_up_from_empty(url: str) -> None:
         eng.dispose()
 
 
+def _modelled(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Leave out what migrations create beside the models (full-text search indexes)."""
+    return name not in Base.metadata.info.get("unmodelled", ())
+
+
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": _modelled}
+        ctx = MigrationContext.configure(conn, opts=opts)
         assert compare_metadata(ctx, Base.metadata) == []
 
 
