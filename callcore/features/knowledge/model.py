@@ -141,8 +141,10 @@ def field_problem(err: Any, lang: str = "zh") -> str:
         message = err["msg"]
     if not field:
         return message
-    if lang == "en" or field not in _TEXT:
+    if lang == "en":
         return f"{field}: {message}"
+    if field not in _TEXT:  # a key the model does not know
+        return f"{field}：{message}"
     return f"{t(field, lang)}（{field}）：{message}"
 
 
