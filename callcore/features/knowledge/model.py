@@ -290,6 +290,11 @@ def parse_query(text: str) -> Query:
     return Query(text=text, terms=tuple(kept[:QUERY_TERMS]))
 
 
+def folds(term: str) -> bool:
+    """Whether case matters to `term` (it holds a letter with case; Han characters have none)."""
+    return term.lower() != term.upper()
+
+
 def term_kind(term: str) -> str:
     """How a term is found: `trigram` (3+ characters: the full-text index), `bigram`
     (2 word characters: the grams column), `scan` (1 character: a scan of the texts)."""

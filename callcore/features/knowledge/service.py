@@ -26,10 +26,13 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Integer,
+    LargeBinary,
     and_,
     case,
+    cast,
     column,
     delete,
     func,
@@ -56,6 +59,7 @@ from callcore.features.knowledge.model import (
     Query,
     SearchHit,
     SearchResult,
+    folds,
     grams_of,
     held_content,
     in_force,
@@ -99,8 +103,20 @@ class _Dialect:
         """A condition (index-backed) that holds when one of `grams` occurs."""
         raise NotImplementedError
 
+    def octets(self, expr: ColumnElement) -> ColumnElement:
+        """The length of `expr` in UTF-8 bytes (cheaper than characters: no decoding)."""
+        raise NotImplementedError
+
+    def occurrences(self, expr: ColumnElement, needle: str) -> ColumnElement:
+        """How many times `needle` is in `expr`: the bytes removed by taking it out."""
+        removed = self.octets(expr) - self.octets(func.replace(expr, needle, ""))
+        return removed // len(needle.encode())
+
+    def prepare(self, conn: Connection) -> None:
+        """Set up the search's transaction (nothing by default)."""
+
     def scan(self, term: str) -> ColumnElement[bool]:
-        title, body = func.lower(articles.c.title), func.lower(articles.c.body)
+        title, body = _folded(articles.c.title, term), _folded(articles.c.body, term)
         return or_(self.contains(title, term), self.contains(body, term))
 
 
@@ -110,6 +126,9 @@ class _Sqlite(_Dialect):
 
     def least(self, a: ColumnElement, b: int) -> ColumnElement:
         return func.min(a, b)  # SQLite's two-argument min() is scalar
+
+    def octets(self, expr: ColumnElement) -> ColumnElement:
+        return func.length(cast(expr, LargeBinary))  # octet_length() is SQLite 3.43+
 
     @staticmethod
     def _fts(match: str) -> ColumnElement[bool]:
@@ -143,6 +162,16 @@ class _Postgresql(_Dialect):
     def contains(self, expr: ColumnElement, needle: str) -> ColumnElement[bool]:
         return func.strpos(expr, needle) > 0
 
+    def prepare(self, conn: Connection) -> None:
+        # The planner prices LIKE on long text as if it were cheap, and below some 100,000
+        # articles takes a sequential scan over the trigram index: 5-10 times slower
+        # (docs/decisions/knowledge.md). Off for this transaction only; a term no index
+        # serves (one character) is still scanned.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+
+    def octets(self, expr: ColumnElement) -> ColumnElement:
+        return func.octet_length(expr)
+
     def least(self, a: ColumnElement, b: int) -> ColumnElement:
         return func.least(a, b)
 
@@ -155,12 +184,14 @@ class _Postgresql(_Dialect):
         for term in terms:
             if term_kind(term) == "bigram":
                 conds.append(self._gram(term))
-            else:  # ILIKE: pg_trgm's GIN index serves 3+ characters, 1 is a scan
+            else:  # pg_trgm's GIN index serves 3+ characters, 1 is a scan
                 pattern = _like(term)
+                # ILIKE only where case matters: LIKE is several times cheaper to recheck
+                like = "ilike" if folds(term) else "like"
                 conds.append(
                     or_(
-                        articles.c.title.ilike(pattern, escape="\\"),
-                        articles.c.body.ilike(pattern, escape="\\"),
+                        getattr(articles.c.title, like)(pattern, escape="\\"),
+                        getattr(articles.c.body, like)(pattern, escape="\\"),
                     )
                 )
         return conds
@@ -178,8 +209,10 @@ def _dialect(engine: Engine) -> _Dialect:
     raise ValueError(f"the knowledge base supports sqlite and postgresql, not {name}")
 
 
-def _occurrences(expr: ColumnElement, needle: str) -> ColumnElement:
-    return (func.length(expr) - func.length(func.replace(expr, needle, ""))) // len(needle)
+def _folded(expr: ColumnElement, needle: str) -> ColumnElement:
+    """`expr` lower-cased if that can matter to `needle` (Han characters have no case, and
+    lower() over every body is a good part of a search's cost)."""
+    return func.lower(expr) if folds(needle) else expr
 
 
 def _flag(cond: ColumnElement[bool], weight: int = 1) -> ColumnElement:
@@ -273,11 +306,11 @@ class KnowledgeService:
 
     def _score(self, needles: tuple[str, ...], title_weight: int) -> ColumnElement:
         """Σ over needles: `title_weight` if in the title, plus its occurrences in the
-        body up to BODY_CAP. Lower-cased on both sides (SQLite folds ASCII only)."""
-        title, body = func.lower(articles.c.title), func.lower(articles.c.body)
+        body up to BODY_CAP. Case-folded where the needle has case (SQLite folds ASCII only)."""
+        title, body = articles.c.title, articles.c.body
         parts = [
-            _flag(self._sql.contains(title, n), title_weight)
-            + self._sql.least(_occurrences(body, n), BODY_CAP)
+            _flag(self._sql.contains(_folded(title, n), n), title_weight)
+            + self._sql.least(self._sql.occurrences(_folded(body, n), n), BODY_CAP)
             for n in needles
         ]
         return sum(parts[1:], parts[0])
@@ -326,15 +359,26 @@ class KnowledgeService:
         filters: list[ColumnElement[bool]],
         limit: int,
     ) -> list[Any]:
+        """The best `limit` matches, whole, with `score` and the `total` matched.
+
+        Ranked on the row numbers alone, then the few best read whole: sorting every match
+        with its body was a third of a search's time."""
         score = score.label("score")
-        stmt = (
-            select(*_SHOWN, score, func.count().over().label("total"))
+        ranked = (
+            select(articles.c.num, score, func.count().over().label("total"))
             .where(and_(*match, *filters))
             .order_by(score.desc(), articles.c.updated_at.desc(), articles.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
-            return [r._mapping for r in conn.execute(stmt)]
+        with self.engine.begin() as conn:
+            self._sql.prepare(conn)
+            best = conn.execute(ranked).all()
+            if not best:
+                return []
+            nums = [r.num for r in best]
+            rows = conn.execute(select(articles.c.num, *_SHOWN).where(articles.c.num.in_(nums)))
+            whole = {r.num: r._mapping for r in rows}
+        return [{**whole[r.num], "score": r.score, "total": r.total} for r in best]
 
     def _hit(self, row: Any, needles: tuple[str, ...], day: date) -> SearchHit:
         return SearchHit(
