@@ -55,15 +55,17 @@ def temporary_pg_schema(url: str, prefix: str = "cc_test") -> Iterator[str]:
 
 @contextmanager
 def empty_store_url(
-    kind: str, directory: str | Path, pg_url: str = DEFAULT_PG_URL
+    kind: str, folder: str | Path, pg_url: str = DEFAULT_PG_URL, prefix: str = "cc_test"
 ) -> Iterator[str]:
-    """The URL of an empty store of `kind`: a SQLite file in `directory`, or a fresh
-    PostgreSQL schema at `pg_url` (dropped afterwards)."""
+    """The URL of an empty database of `kind` ("sqlite": a file in `folder`; "postgresql": a
+    fresh schema at `pg_url`, dropped afterwards): one test's database of either kind."""
     if kind == "sqlite":
-        yield f"sqlite:///{directory}/store.db"
-        return
-    with temporary_pg_schema(pg_url) as url:
-        yield url
+        yield f"sqlite:///{folder}/store.db"
+    elif kind == "postgresql":
+        with temporary_pg_schema(pg_url, prefix) as url:
+            yield url
+    else:
+        raise ValueError(f"no such database kind: {kind!r}")
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from typing import Any
 
 from callcore.api.app import ApiServer, make_app
@@ -16,6 +17,7 @@ from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
 from callcore.features import live
 from callcore.features.calls.history import previous_calls
+from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.reader import LiveReader
 from callcore.instance import Instance
 from callcore.store import db
@@ -33,8 +35,12 @@ async def serve_api_only(inst: Instance, host: str, port: int) -> None:
         return await asyncio.to_thread(previous_calls, store, caller, exclude, tz)
 
     hub = EventHub(history=history)
+    knowledge = KnowledgeService(
+        store, clock=lambda: datetime.now(UTC), timezone=inst.config.site.timezone
+    )
     services = ApiServices(
-        config=lambda: inst.config, db=store, hub=hub, live=reader, agi_expected=False
+        config=lambda: inst.config, db=store, hub=hub, live=reader, agi_expected=False,
+        knowledge=knowledge,
     )
     server = ApiServer(make_app(services, TokenBook(inst.secrets_file), APIS), host, port)
     await server.start()

@@ -9,6 +9,7 @@ from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
 from callcore.features.enterprises.api import api as enterprises
+from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
 from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
@@ -28,4 +29,5 @@ APIS: tuple[Api, ...] = (
     subcentre,
     system,
     transfers,
+    knowledge,
 )

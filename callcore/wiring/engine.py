@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine as Database
@@ -35,6 +36,7 @@ from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
@@ -174,6 +176,9 @@ class Engine:
             transfers=self.transfers,
             requests=self.requests,
             enterprises=self.enterprises,
+            knowledge=KnowledgeService(
+                self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
+            ),
         )
         self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None

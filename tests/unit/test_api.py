@@ -29,6 +29,8 @@ from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
 from callcore.features.calls.api import CallOut
+from callcore.features.knowledge.model import ArticleIn
+from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.supervisors.actions import Supervisor
 from callcore.records import PUBLIC_FIELDS, Outcome
@@ -234,6 +236,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             writer=writer,
             live=live,
             supervisor=sup,
+            knowledge=knowledge_base(read),
         )
         app = make_app(services, TokenBook(secrets), APIS)
         client = TestClient(TestServer(app))
@@ -307,6 +310,9 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/requests": "/api/v1/requests",
         "/api/v1/enterprises": "/api/v1/enterprises",
         "/api/v1/subcentre/calls": "/api/v1/subcentre/calls",
+        "/api/v1/knowledge/search": "/api/v1/knowledge/search?q=公积金",
+        "/api/v1/knowledge/articles": "/api/v1/knowledge/articles",
+        "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -327,6 +333,14 @@ async def test_every_reply_matches_its_schema(env: Env):
     assert m.status == 200 and m.content_type == "text/plain"
 
 
+def knowledge_base(read: object) -> KnowledgeService:
+    """The knowledge base on the test store, with one article."""
+    kb = KnowledgeService(read, clock=lambda: datetime.now(UTC), timezone=CFG.site.timezone)
+    kb.create(ArticleIn(id="gjj-tiqu", title="住房公积金提取", body="提取公积金需要身份证。",
+                        unit="gjj"), "test")  # fmt: skip
+    return kb
+
+
 # -- roles ------------------------------------------------------------------------------------
 
 
@@ -341,6 +355,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{linkedid}", "L-g01-a")
             .replace("{request_id}", "L-g01-a")
             .replace("{number}", "051588001234")
+            .replace("{article_id}", "gjj-tiqu")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)

@@ -90,9 +90,15 @@ def test_migration_up_from_empty(url: str) -> None:
         eng.dispose()
 
 
+def _modelled(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Leave out what migrations create beside the models (full-text search indexes)."""
+    return name not in Base.metadata.info.get("unmodelled", ())
+
+
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": _modelled}
+        ctx = MigrationContext.configure(conn, opts=opts)
         assert compare_metadata(ctx, Base.metadata) == []
 
 

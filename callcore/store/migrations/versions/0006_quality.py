@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "0006_quality"
-down_revision = "0004_workorders"
+down_revision = "0005_knowledge"
 branch_labels = None
 depends_on = None
 
