@@ -17,18 +17,18 @@ import config
 from callcore.api.app import make_app
 from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
+from callcore.features.enterprises.service import EnterpriseService
+from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.subcentre.records import query as subcentre_calls
 from callcore.features.transfers.legs import LegRecord
+from callcore.features.transfers.service import TransferService
 from callcore.features.workorders import registration as requests
+from callcore.features.workorders.service import RequestService
 from callcore.records import from_epoch
 from callcore.store import db
 from callcore.store.writer import StoreWriter
 from callcore.wiring.endpoints import APIS
 from callcore.wiring.services import ApiServices
-from callcore.features.enterprises.service import EnterpriseService
-from callcore.features.firstcontact.service import FirstContactService
-from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.service import RequestService
 from seats.service import SeatService
 from seats.states import SeatChange
 from tests.unit.test_seats_sessions import FakeAmi
