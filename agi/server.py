@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agi.protocol import (
     MAX_COMMAND_BYTES,
@@ -234,20 +235,8 @@ class FastAgiServer:
         """Run one request; True when it ended well and the socket may close gracefully."""
         st = self.stats
         peer = writer.get_extra_info("peername")
-        try:
-            env = await read_env(
-                reader,
-                deadline=self.header_timeout,
-                max_line=self.max_line,
-                max_headers=self.max_headers,
-            )
-        except AgiTimeoutError:
-            st.header_timeouts += 1
-            log.debug("FastAGI %s: no environment in time", peer)
-            return False
-        except AgiError as exc:
-            st.header_errors += 1
-            log.debug("FastAGI %s: bad environment: %s", peer, exc)
+        env = await self._read_env(reader, peer)
+        if env is None:
             return False
         st.requests += 1
         req = AgiRequest.from_env(env)
@@ -259,6 +248,31 @@ class FastAgiServer:
         # A command bound no shorter than the request's would only cost a timer per command.
         cmd_bound = self.command_timeout if self.command_timeout < self.request_timeout else None
         chan = AgiChannel(reader, writer, command_timeout=cmd_bound, max_line=self.max_line)
+        return await self._run(handler, req, chan, peer, accepted)
+
+    async def _read_env(self, reader: asyncio.StreamReader, peer: Any) -> dict[str, str] | None:
+        """The request's environment, or None (counted and logged) when it did not come."""
+        try:
+            return await read_env(
+                reader,
+                deadline=self.header_timeout,
+                max_line=self.max_line,
+                max_headers=self.max_headers,
+            )
+        except AgiTimeoutError:
+            self.stats.header_timeouts += 1
+            log.debug("FastAGI %s: no environment in time", peer)
+        except AgiError as exc:
+            self.stats.header_errors += 1
+            log.debug("FastAGI %s: bad environment: %s", peer, exc)
+        return None
+
+    async def _run(
+        self, handler: AgiHandler, req: AgiRequest, chan: AgiChannel, peer: Any, accepted: float
+    ) -> bool:
+        """Run the script's handler under the request bound; each way it can end is counted
+        apart (stats) so operators can tell slow peers from broken scripts."""
+        st = self.stats
         try:
             async with asyncio.timeout(self.request_timeout):
                 await handler(req, chan)

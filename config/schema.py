@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.base import CrossReferenceError, Strict, duplicates
+from config.base import CrossReferenceError, Loc, Strict, duplicates
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
 from config.workorders import WorkOrdersConfig
@@ -304,6 +304,9 @@ class Enterprise(Strict):
     name: str
 
 
+_Problem = tuple[Loc, str]  # (where in the file, what is wrong there)
+
+
 class SiteConfig(Strict):
     site: Site
     pbx: PbxSettings = PbxSettings()
@@ -328,24 +331,47 @@ class SiteConfig(Strict):
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        """Every problem at once, each under the entry it is in; one check per kind of
+        reference, in the order the problems have always been reported."""
         zones = {z.id: z for z in self.zones}
         trunks = {t.id for t in self.trunks}
+        problems = [
+            *self._duplicate_keys(),
+            *self._enterprise_zones(),
+            *self._transfer_code_clashes(),
+            *self._supervisor_clashes(),
+            *self._dialed_number_clashes(),
+            *self._default_references(zones, trunks),
+            *self._hotline_references(zones, trunks),
+            *self._seat_references(zones),
+        ]
+        if problems:
+            raise CrossReferenceError(problems)
+        return self
 
-        def dup(kind: str, items: list[tuple[int, str]]) -> None:
-            problems.extend(duplicates(kind, items))
+    def _duplicate_keys(self) -> list[_Problem]:
+        """Ids, numbers, extensions and codes that must be unique within their list."""
+        return [
+            *duplicates("zones", [(i, z.id) for i, z in enumerate(self.zones)]),
+            *duplicates("trunks", [(i, t.id) for i, t in enumerate(self.trunks)]),
+            *duplicates("hotlines", [(i, h.number) for i, h in enumerate(self.hotlines)]),
+            *duplicates("seats", [(i, s.id) for i, s in enumerate(self.seats)]),
+            *duplicates("seats", [(i, s.extension) for i, s in enumerate(self.seats)]),
+            *duplicates("enterprises", [(i, e.number) for i, e in enumerate(self.enterprises)]),
+            *duplicates("pause_reasons", [(i, r.id) for i, r in enumerate(self.pause_reasons)]),
+            *duplicates("pause_reasons", [(i, r.code) for i, r in enumerate(self.pause_reasons)]),
+        ]
 
-        dup("zones", [(i, z.id) for i, z in enumerate(self.zones)])
-        dup("trunks", [(i, t.id) for i, t in enumerate(self.trunks)])
-        dup("hotlines", [(i, h.number) for i, h in enumerate(self.hotlines)])
-        dup("seats", [(i, s.id) for i, s in enumerate(self.seats)])
-        dup("seats", [(i, s.extension) for i, s in enumerate(self.seats)])
-        dup("enterprises", [(i, e.number) for i, e in enumerate(self.enterprises)])
-        dup("pause_reasons", [(i, r.id) for i, r in enumerate(self.pause_reasons)])
-        dup("pause_reasons", [(i, r.code) for i, r in enumerate(self.pause_reasons)])
+    def _enterprise_zones(self) -> list[_Problem]:
         enterprise_zones = [i for i, z in enumerate(self.zones) if z.kind is ZoneKind.ENTERPRISE]
-        for i in enterprise_zones[1:]:
-            problems.append((("zones", i, "kind"), "only one zone may be the enterprise zone"))
+        return [
+            (("zones", i, "kind"), "only one zone may be the enterprise zone")
+            for i in enterprise_zones[1:]
+        ]
+
+    def _transfer_code_clashes(self) -> list[_Problem]:
+        """A zone's transfer code must not be a number callers dial, nor another zone's."""
+        problems: list[_Problem] = []
         dialable = {
             n: f"hotlines[{i}]" for i, h in enumerate(self.hotlines) for n in h.carrier_numbers
         }
@@ -358,7 +384,11 @@ class SiteConfig(Strict):
                     (("zones", i, "transfer_code"), f"{z.transfer_code} is also {where}")
                 )
             dialable[z.transfer_code] = f"zones[{i}]"
-        dup("supervisors", [(i, s.id) for i, s in enumerate(self.supervisors)])
+        return problems
+
+    def _supervisor_clashes(self) -> list[_Problem]:
+        """Supervisors' ids and extensions are unique, and no extension is also a seat's."""
+        problems = duplicates("supervisors", [(i, s.id) for i, s in enumerate(self.supervisors)])
         seat_exts = {s.extension: i for i, s in enumerate(self.seats)}
         for i, sup in enumerate(self.supervisors):
             if sup.extension in seat_exts:
@@ -368,7 +398,14 @@ class SiteConfig(Strict):
                         f"extension {sup.extension} is also seats[{seat_exts[sup.extension]}]",
                     )
                 )
-        dup("supervisors", [(i, s.extension) for i, s in enumerate(self.supervisors)])
+        problems += duplicates(
+            "supervisors", [(i, s.extension) for i, s in enumerate(self.supervisors)]
+        )
+        return problems
+
+    def _dialed_number_clashes(self) -> list[_Problem]:
+        """A number the carrier delivers routes one hotline only."""
+        problems: list[_Problem] = []
         carried: dict[str, int] = {}
         for i, h in enumerate(self.hotlines):
             for n in h.carrier_numbers:
@@ -380,13 +417,22 @@ class SiteConfig(Strict):
                         )
                     )
                 carried[n] = i
+        return problems
 
+    def _default_references(self, zones: dict[str, Zone], trunks: set[str]) -> list[_Problem]:
+        """The general zone and the carrier trunk exist (and the general zone is general)."""
+        problems: list[_Problem] = []
         if self.general_zone not in zones:
             problems.append((("general_zone",), f"unknown zone {self.general_zone!r}"))
         elif zones[self.general_zone].kind is not ZoneKind.GENERAL:
             problems.append((("general_zone",), "must name a zone of kind general"))
         if self.carrier_trunk not in trunks:
             problems.append((("carrier_trunk",), f"unknown trunk {self.carrier_trunk!r}"))
+        return problems
+
+    def _hotline_references(self, zones: dict[str, Zone], trunks: set[str]) -> list[_Problem]:
+        """Each number's zone and trunk exist; exactly one number is the main one."""
+        problems: list[_Problem] = []
         for i, h in enumerate(self.hotlines):
             if h.zone is not None and h.zone not in zones:
                 problems.append((("hotlines", i, "zone"), f"unknown zone {h.zone!r}"))
@@ -397,15 +443,18 @@ class SiteConfig(Strict):
             problems.append(
                 (("hotlines",), f"exactly one main number is needed, found {len(mains)}")
             )
+        return problems
+
+    def _seat_references(self, zones: dict[str, Zone]) -> list[_Problem]:
+        """Each seat's zone and the zones of its skills exist."""
+        problems: list[_Problem] = []
         for i, s in enumerate(self.seats):
             if s.zone not in zones:
                 problems.append((("seats", i, "zone"), f"unknown zone {s.zone!r}"))
             for z in s.skills:
                 if z not in zones:
                     problems.append((("seats", i, "skills", z), f"unknown zone {z!r}"))
-        if problems:
-            raise CrossReferenceError(problems)
-        return self
+        return problems
 
     @model_validator(mode="after")
     def _quality_seats(self) -> SiteConfig:

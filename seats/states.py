@@ -374,21 +374,26 @@ class SeatBoard:
             return seat.zone
         return zones.get(sorted(own)[0], seat.zone)
 
-    def _derive(self, seat: Seat, f: _Facts, now: float, source: str = "") -> None:
+    @staticmethod
+    def _state_of(f: _Facts, now: float) -> SeatState:
+        """The state the facts give, the first that holds: out of every queue, in a call,
+        ringing, paused in every queue, wrapping up, phone unreachable, else available."""
         if not f.queues:
-            state = SeatState.LOGGED_OFF
-        elif f.device in _IN_CALL:
-            state = SeatState.TALKING
-        elif f.device is Device.RINGING:
-            state = SeatState.RINGING
-        elif all(f.queues.values()):
-            state = SeatState.PAUSED
-        elif f.wrap_until > now:
-            state = SeatState.WRAP_UP
-        elif f.device in _OFFLINE:
-            state = SeatState.UNREACHABLE
-        else:
-            state = SeatState.AVAILABLE
+            return SeatState.LOGGED_OFF
+        if f.device in _IN_CALL:
+            return SeatState.TALKING
+        if f.device is Device.RINGING:
+            return SeatState.RINGING
+        if all(f.queues.values()):
+            return SeatState.PAUSED
+        if f.wrap_until > now:
+            return SeatState.WRAP_UP
+        if f.device in _OFFLINE:
+            return SeatState.UNREACHABLE
+        return SeatState.AVAILABLE
+
+    def _derive(self, seat: Seat, f: _Facts, now: float, source: str = "") -> None:
+        state = self._state_of(f, now)
         reason = f.reason if state is SeatState.PAUSED else ""
         zone = self._own_zone(seat, f) if f.queues else f.zone or seat.zone
         if state is SeatState.WRAP_UP and f.timer_for != f.wrap_until:
@@ -458,6 +463,29 @@ class SeatBoard:
         now = self._clock() if now is None else now
         marks = marks or {}
         cfg = self._config()
+        fresh = self._facts_from(members, cfg)
+        changed = 0
+        for seat in cfg.seats:
+            old = self._facts.get(seat.id)
+            if old is not None and old.touched != marks.get(seat.id, 0):
+                continue  # events arrived after the snapshot was asked for
+            f = fresh.get(seat.id) or _Facts(zone=seat.zone)
+            prev = last.get(seat.id)
+            if old is not None:
+                f.state, f.shown_reason, f.since = old.state, old.shown_reason, old.since
+                f.touched = old.touched
+            elif prev is not None:
+                f.state, f.shown_reason = SeatState(prev.state), prev.reason
+                f.zone, f.since = prev.zone or seat.zone, prev.at
+            before = (f.state, f.shown_reason, f.since)
+            self._facts[seat.id] = f
+            self._derive(seat, f, now, source="rebuild")
+            changed += (f.state, f.shown_reason, f.since) != before
+        return changed
+
+    def _facts_from(self, members: Iterable[dict], cfg: SiteConfig) -> dict[str, _Facts]:
+        """Each seat's facts as QueueStatus tells them: its queues, penalties, pause, device,
+        and a wrap-up still running after its last call."""
         wrapup = {z.queue: z.wrapup_seconds for z in cfg.zones}
         fresh: dict[str, _Facts] = {}
         for m in members:
@@ -482,24 +510,7 @@ class SeatBoard:
                 last_call = 0.0
             if last_call and f.device not in _IN_CALL:
                 f.wrap_until = max(f.wrap_until, last_call + wrapup.get(queue, 0))
-        changed = 0
-        for seat in cfg.seats:
-            old = self._facts.get(seat.id)
-            if old is not None and old.touched != marks.get(seat.id, 0):
-                continue  # events arrived after the snapshot was asked for
-            f = fresh.get(seat.id) or _Facts(zone=seat.zone)
-            prev = last.get(seat.id)
-            if old is not None:
-                f.state, f.shown_reason, f.since = old.state, old.shown_reason, old.since
-                f.touched = old.touched
-            elif prev is not None:
-                f.state, f.shown_reason = SeatState(prev.state), prev.reason
-                f.zone, f.since = prev.zone or seat.zone, prev.at
-            before = (f.state, f.shown_reason, f.since)
-            self._facts[seat.id] = f
-            self._derive(seat, f, now, source="rebuild")
-            changed += (f.state, f.shown_reason, f.since) != before
-        return changed
+        return fresh
 
     # The AMI events this component follows, and the method each goes to.
     _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {

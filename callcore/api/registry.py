@@ -197,44 +197,61 @@ def wrap(endpoint: Endpoint, services: ApiServices) -> Callable[[web.Request], A
     async def handle(request: web.Request) -> web.StreamResponse:
         identity = request.get(IDENTITY)
         try:
-            if endpoint.role is not None:
-                if identity is None:
-                    raise ApiError(
-                        401, "unauthorized", "a token is required (Authorization: Bearer <token>)"
-                    )
-                if not identity.role.allows(endpoint.role):
-                    raise ApiError(
-                        403,
-                        "forbidden",
-                        f"role {identity.role.value} may not do this; needs {endpoint.role.value}",
-                    )
+            _check_role(endpoint, identity)
             req = ApiRequest(request, identity, services, dict(request.match_info))
             if endpoint.query is not None:
-                try:
-                    params = dict(request.query)
-                    if endpoint.method == "WS":
-                        params.pop("access_token", None)  # the token, read by the middleware
-                    req.query = endpoint.query.model_validate(params)
-                except ValidationError as exc:
-                    raise ApiError(
-                        400, "bad_query", "invalid query parameters", _validation_detail(exc)
-                    ) from None
+                req.query = _parse_query(endpoint.query, request, ws=endpoint.method == "WS")
             if endpoint.body is not None:
-                try:
-                    raw = await request.read()
-                    req.body = endpoint.body.model_validate_json(raw or b"{}")
-                except ValidationError as exc:
-                    raise ApiError(
-                        400, "bad_body", "invalid request body", _validation_detail(exc)
-                    ) from None
+                req.body = await _parse_body(endpoint.body, request)
             result = await endpoint.handler(req)
         except ApiError as exc:
             return exc.response()
-        if isinstance(result, web.StreamResponse):
-            return result
-        if isinstance(result, BaseModel):
-            return json_response(result.model_dump(mode="json"), status=endpoint.status)
-        return json_response(result, status=endpoint.status)
+        return _reply(endpoint, result)
 
     handle.__name__ = endpoint.operation_id
     return handle
+
+
+def _check_role(endpoint: Endpoint, identity: Identity | None) -> None:
+    """401 without a token, 403 when the token's role is below the endpoint's."""
+    if endpoint.role is None:
+        return
+    if identity is None:
+        raise ApiError(401, "unauthorized", "a token is required (Authorization: Bearer <token>)")
+    if not identity.role.allows(endpoint.role):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"role {identity.role.value} may not do this; needs {endpoint.role.value}",
+        )
+
+
+def _parse_query(model: type[BaseModel], request: web.Request, *, ws: bool) -> BaseModel:
+    """The endpoint's query model from the query string; 400 `bad_query` if it does not fit."""
+    try:
+        params = dict(request.query)
+        if ws:
+            params.pop("access_token", None)  # the token, read by the middleware
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise ApiError(
+            400, "bad_query", "invalid query parameters", _validation_detail(exc)
+        ) from None
+
+
+async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:
+    """The endpoint's body model from the JSON body (none: `{}`); 400 `bad_body` otherwise."""
+    try:
+        raw = await request.read()
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise ApiError(400, "bad_body", "invalid request body", _validation_detail(exc)) from None
+
+
+def _reply(endpoint: Endpoint, result: Any) -> web.StreamResponse:
+    """A handler's own response as it is; a model or plain data as JSON."""
+    if isinstance(result, web.StreamResponse):
+        return result
+    if isinstance(result, BaseModel):
+        return json_response(result.model_dump(mode="json"), status=endpoint.status)
+    return json_response(result, status=endpoint.status)

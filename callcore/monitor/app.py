@@ -32,6 +32,7 @@ ReadSnapshot = Callable[[], Awaitable[Snapshot]]
 Act = Callable[..., Awaitable[dict]]  # (seat, action, **body) -> reply; raises on failure
 
 ALERT = "bold white on dark_red"
+_Rows = dict[str, tuple[tuple[str, ...], bool]]  # row key -> (cells, alert), as last drawn
 
 
 class Choose(ModalScreen[str | None]):
@@ -166,33 +167,53 @@ class MonitorApp(App[None]):
             and before.keys() == now.keys()
             and unique_first
         )
-
-        def text(cells: tuple[str, ...], alert: bool) -> list[Text]:
-            return [Text(c, style=ALERT) if alert else Text(c) for c in cells]
-
         if old_shape != shape and not reorder:
-            cursor = table.cursor_row
-            table.clear(columns=old_shape is None or old_shape[0] != shape[0])
-            if not table.columns:
-                for i, col in enumerate(data.columns):
-                    table.add_column(col, key=str(i))
-            for k in keys:
-                table.add_row(*text(*now[k]), key=k)
-            if table.row_count:
-                table.move_cursor(row=min(cursor, table.row_count - 1))
+            new_columns = old_shape is None or old_shape[0] != shape[0]
+            self._rebuild(table, data.columns, keys, now, new_columns=new_columns)
         else:
-            for k, (cells, alert) in now.items():
-                old = before.get(k)
-                if old == (cells, alert):
-                    continue
-                for i, c in enumerate(cells):
-                    if old is None or old[1] != alert or old[0][i] != c:
-                        table.update_cell(k, str(i), Text(c, style=ALERT) if alert else Text(c))
+            self._update_cells(table, before, now)
             if reorder:  # same rows in a new order: move them rather than rebuild the table
                 rank = {now[k][0][0]: i for i, k in enumerate(keys)}
                 table.sort("0", key=lambda first: rank[first.plain])
         self._shape[table_id] = shape
         self._rows[table_id] = now
+
+    @staticmethod
+    def _rebuild(
+        table: DataTable,
+        columns: list[str],
+        keys: tuple[str, ...],
+        rows: _Rows,
+        *,
+        new_columns: bool,
+    ) -> None:
+        """Clear and refill the table (its columns too when they changed); the cursor stays
+        on the same line, or the last one if the table got shorter."""
+        cursor = table.cursor_row
+        table.clear(columns=new_columns)
+        if not table.columns:
+            for i, col in enumerate(columns):
+                table.add_column(col, key=str(i))
+        for k in keys:
+            cells, alert = rows[k]
+            table.add_row(*[Text(c, style=ALERT) if alert else Text(c) for c in cells], key=k)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    @staticmethod
+    def _update_cells(
+        table: DataTable,
+        before: _Rows,
+        now: _Rows,
+    ) -> None:
+        """Rewrite only the cells that changed (all of a row whose alert changed)."""
+        for k, (cells, alert) in now.items():
+            old = before.get(k)
+            if old == (cells, alert):
+                continue
+            for i, c in enumerate(cells):
+                if old is None or old[1] != alert or old[0][i] != c:
+                    table.update_cell(k, str(i), Text(c, style=ALERT) if alert else Text(c))
 
     def action_toggle_numbers(self) -> None:
         self.show_numbers = not self.show_numbers

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
 from datetime import UTC, datetime
 from math import isfinite
@@ -112,20 +112,9 @@ def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
     """
     d: Mapping[str, Any] = src if isinstance(src, Mapping) else vars(src)
     get = d.get
-    linkedid = clean_text(get("linkedid"))
-    if not linkedid or len(linkedid) > LINKEDID_LEN:
-        raise RejectedRecord(f"linkedid must be 1..{LINKEDID_LEN} characters: {linkedid!r:.80}")
-    try:
-        as_of = float(get("as_of", 0.0))
-    except (TypeError, ValueError) as e:
-        raise RejectedRecord(f"as_of={get('as_of')!r:.80} is not a number") from e
-    if not math.isfinite(as_of):
-        raise RejectedRecord(f"as_of={as_of!r} is not finite")
-    outcome = get("outcome")
-    if outcome is not None:
-        outcome = outcome.value if isinstance(outcome, Outcome) else (outcome or None)
-        if outcome is not None and outcome not in OUTCOMES:
-            raise RejectedRecord(f"unknown outcome {outcome!r:.80}")
+    linkedid = _linkedid(get("linkedid"))
+    as_of = _as_of(get)
+    outcome = _outcome(get("outcome"))
     row: dict[str, Any] = {"linkedid": linkedid}
     for name, limit in _TEXT_LIMITS.items():
         s = get(name, "")
@@ -148,16 +137,45 @@ def clean_row(src: CallRecord | Mapping[str, Any]) -> dict[str, Any]:
     row["hangup_cause"] = n if ok else _int32(n, "hangup_cause")
     row["fallback"] = bool(get("fallback", False))
     row["affinity"] = bool(get("affinity", False))
-    flags = get("flags")
-    if not flags:
-        row["flags"] = []
-    else:
-        if isinstance(flags, str) or not isinstance(flags, list | tuple):
-            flags = [flags]
-        row["flags"] = [clean_text(f) for f in flags]
+    row["flags"] = _flags(get("flags"))
     row["outcome"] = outcome
     row["as_of"] = as_of
     return row
+
+
+# The fields a record cannot be stored without; each raises RejectedRecord.
+def _linkedid(value: Any) -> str:
+    linkedid = clean_text(value)
+    if not linkedid or len(linkedid) > LINKEDID_LEN:
+        raise RejectedRecord(f"linkedid must be 1..{LINKEDID_LEN} characters: {linkedid!r:.80}")
+    return linkedid
+
+
+def _as_of(get: Callable[..., Any]) -> float:
+    try:
+        as_of = float(get("as_of", 0.0))
+    except (TypeError, ValueError) as e:
+        raise RejectedRecord(f"as_of={get('as_of')!r:.80} is not a number") from e
+    if not math.isfinite(as_of):
+        raise RejectedRecord(f"as_of={as_of!r} is not finite")
+    return as_of
+
+
+def _outcome(outcome: Any) -> str | None:
+    if outcome is not None:
+        outcome = outcome.value if isinstance(outcome, Outcome) else (outcome or None)
+        if outcome is not None and outcome not in OUTCOMES:
+            raise RejectedRecord(f"unknown outcome {outcome!r:.80}")
+    return outcome
+
+
+def _flags(flags: Any) -> list[str]:
+    """A list of clean strings; one flag given alone counts as a list of one."""
+    if not flags:
+        return []
+    if isinstance(flags, str) or not isinstance(flags, list | tuple):
+        flags = [flags]
+    return [clean_text(f) for f in flags]
 
 
 def row_to_record(row: Mapping[str, Any]) -> CallRecord:

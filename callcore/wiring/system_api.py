@@ -54,7 +54,37 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
     return GaugeMetricFamily(name, doc, labels=labels)
 
 
+_FIGURES = (
+    "offered",
+    "answered",
+    "abandoned",
+    "timeout",
+    "failed",
+    "in_progress",
+    "answered_within",
+    "sl15",
+    "answer_rate",
+    "avg_wait",
+    "max_wait",
+    "avg_talk",
+)
+
+
 def metric_families(health: dict[str, Any], snap: Snapshot | None) -> list[GaugeMetricFamily]:
+    """The engine's parts first; live figures only when the snapshot has them, so a
+    scraper never records stale numbers as current."""
+    out = _part_families(health)
+    available = _gauge("callcore_live_available", "1 when live figures are available")
+    out.append(available)
+    if snap is None or not snap.available or snap.totals is None:
+        available.add_metric([], 0.0)
+        return out
+    available.add_metric([], 1.0)
+    return out + _floor_families(snap) + _figure_families(snap)
+
+
+def _part_families(health: dict[str, Any]) -> list[GaugeMetricFamily]:
+    """Up or not per part, AMI event and reconnect counts, the store's backlog."""
     up = _gauge("callcore_up", "1 when the part works (ami, fastagi, database, redis)", ["part"])
     for part in ("ami", "fastagi", "database", "redis"):
         up.add_metric([part], 1.0 if health[part].get("status") == "ok" else 0.0)
@@ -72,14 +102,11 @@ def metric_families(health: dict[str, Any], snap: Snapshot | None) -> list[Gauge
         g = _gauge("callcore_store_backlog", "call records not yet in the database (journaled)")
         g.add_metric([], db["backlog"])
         out.append(g)
-    if snap is None or not snap.available or snap.totals is None:
-        g = _gauge("callcore_live_available", "1 when live figures are available")
-        g.add_metric([], 0.0)
-        out.append(g)
-        return out
-    g = _gauge("callcore_live_available", "1 when live figures are available")
-    g.add_metric([], 1.0)
-    out.append(g)
+    return out
+
+
+def _floor_families(snap: Snapshot) -> list[GaugeMetricFamily]:
+    """Callers waiting and the longest wait per queue; seats per state."""
     waiting = _gauge("callcore_queue_waiting", "callers waiting in the queue", ["queue"])
     longest = _gauge(
         "callcore_queue_longest_wait_seconds", "longest wait so far in the queue", ["queue"]
@@ -90,28 +117,19 @@ def metric_families(health: dict[str, Any], snap: Snapshot | None) -> list[Gauge
     seats = _gauge("callcore_seats", "seats by state", ["state"])
     for state, n in snap.seat_states.items():
         seats.add_metric([state], n)
-    out += [waiting, longest, seats]
-    names = (
-        "offered",
-        "answered",
-        "abandoned",
-        "timeout",
-        "failed",
-        "in_progress",
-        "answered_within",
-        "sl15",
-        "answer_rate",
-        "avg_wait",
-        "max_wait",
-        "avg_talk",
-    )
+    return [waiting, longest, seats]
+
+
+def _figure_families(snap: Snapshot) -> list[GaugeMetricFamily]:
+    """One family per figure, labelled by window and scope (the site, a queue, a number);
+    figures that are not defined (no calls yet) are left out rather than sent as 0."""
     fams = {
         n: _gauge(
             f"callcore_figure_{n}",
             f"{n} (docs/figures.md) per window (today, m15, m60) and scope",
             ["window", "scope", "key"],
         )
-        for n in names
+        for n in _FIGURES
     }
     scopes: list[tuple[str, str, Any]] = [("all", "", snap.totals)]
     scopes += [("queue", q.queue, q.figures) for q in snap.queues]
@@ -119,11 +137,11 @@ def metric_families(health: dict[str, Any], snap: Snapshot | None) -> list[Gauge
     for scope, key, wf in scopes:
         for window in ("today", "m15", "m60"):
             f = getattr(wf, window)
-            for n in names:
+            for n in _FIGURES:
                 v = getattr(f, n)
                 if v is not None:
                     fams[n].add_metric([window, scope, key], float(v))
-    return out + list(fams.values())
+    return list(fams.values())
 
 
 @api.get("/metrics", role=None, content_type="text/plain; version=0.0.4")

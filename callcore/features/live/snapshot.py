@@ -276,6 +276,9 @@ def _degraded(raw: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+_Windows = dict[str, tuple[dict[str, Counter], dict[str, int]]]  # window -> _scoped sums
+
+
 def build(
     cfg: SiteConfig,
     now: float,
@@ -285,38 +288,75 @@ def build(
     day: dict,
     rolling: dict[str, dict],
 ) -> Snapshot:
-    """The snapshot from raw hashes: today's, and each rolling window's summed buckets."""
-    windows = {"today": _scoped([day])}
+    """The snapshot from raw hashes: today's, and each rolling window's summed buckets.
+
+    Each table is built by its own step; highlights come in the order supervisors read
+    them: the site's service level, then long waits, long pauses and low queues.
+    """
+    windows: _Windows = {"today": _scoped([day])}
     for name, summed in rolling.items():
         windows[name] = _scoped([summed])
-
-    def figs(scope: str) -> WindowFigures:
-        return WindowFigures(
-            **{w: FiguresOut.of(_figures(*windows[w], scope)) for w in WINDOWS}  # type: ignore[arg-type]
-        )
-
     target = cfg.site.targets.sl_target
-    live = cfg.live
-    highlights: list[Highlight] = []
+    waiting, wait_alerts = _waiting(waiting_raw, now, cfg.live.waiting_alert_seconds)
+    seats, state_count, by_queue, pause_alerts = _seats(
+        seats_raw, now, cfg.live.paused_alert_seconds
+    )
+    queues, queue_alerts = _queues(cfg, windows, waiting, by_queue)
+    totals = _window_figures(windows, "all")
+    highlights = _site_alert(cfg, totals) + wait_alerts + pause_alerts + queue_alerts
+    return Snapshot(
+        at=now,
+        available=True,
+        site=f"{cfg.site.city} {cfg.site.name}",
+        answer_seconds=cfg.site.targets.answer_seconds,
+        sl_target=target,
+        heartbeat_age=heartbeat_age,
+        totals=totals,
+        queues=queues,
+        numbers=_numbers(cfg, windows),
+        waiting=_positions(waiting),
+        seats=seats,
+        seat_states={st: state_count.get(st, 0) for st in SEAT_ORDER},
+        highlights=highlights,
+    )
 
+
+def _window_figures(windows: _Windows, scope: str) -> WindowFigures:
+    return WindowFigures(
+        **{w: FiguresOut.of(_figures(*windows[w], scope)) for w in WINDOWS}  # type: ignore[arg-type]
+    )
+
+
+def _waiting(
+    waiting_raw: dict, now: float, alert_after: float
+) -> tuple[list[WaitingCaller], list[Highlight]]:
+    """Waiting callers, longest wait first, and a highlight for each waiting too long."""
     waiting = []
     for v in waiting_raw.values():
         w = orjson.loads(v)
         waiting.append(WaitingCaller(**w, wait=round(max(now - w["joined_at"], 0.0), 1)))
     waiting.sort(key=lambda w: -w.wait)
-    for w in waiting:
-        if w.wait > live.waiting_alert_seconds:
-            highlights.append(
-                Highlight(
-                    kind="long_wait",
-                    target=w.linkedid,
-                    label=f"{w.caller or '?'} @ {w.queue}",
-                    value=w.wait,
-                    threshold=live.waiting_alert_seconds,
-                )
-            )
+    alerts = [
+        Highlight(
+            kind="long_wait",
+            target=w.linkedid,
+            label=f"{w.caller or '?'} @ {w.queue}",
+            value=w.wait,
+            threshold=alert_after,
+        )
+        for w in waiting
+        if w.wait > alert_after
+    ]
+    return waiting, alerts
 
+
+def _seats(
+    seats_raw: dict, now: float, alert_after: float
+) -> tuple[list[SeatView], Counter, dict[str, Counter], list[Highlight]]:
+    """Seats in the supervisors' order, the count per state and per queue and state, and
+    a highlight for each seat paused too long; one pass over the seats."""
     seats = []
+    alerts = []
     state_count: Counter = Counter()
     by_queue: dict[str, Counter] = {}
     for v in seats_raw.values():
@@ -324,7 +364,7 @@ def build(
         state = s["state"]
         since = s.get("since") or None
         for_seconds = round(max(now - since, 0.0), 1) if since else None
-        alert = state == "paused" and (for_seconds or 0) > live.paused_alert_seconds
+        alert = state == "paused" and (for_seconds or 0) > alert_after
         seats.append(
             SeatView(
                 seat=s["seat"],
@@ -346,26 +386,38 @@ def build(
         for q in s.get("queues", []):
             by_queue.setdefault(q, Counter())[state] += 1
         if alert:
-            highlights.append(
+            alerts.append(
                 Highlight(
                     kind="long_pause",
                     target=s["seat"],
                     label=f"{s['seat']} {s.get('name', '')}",
                     value=for_seconds or 0.0,
-                    threshold=live.paused_alert_seconds,
+                    threshold=alert_after,
                 )
             )
     order = {st: i for i, st in enumerate(SEAT_ORDER)}
     seats.sort(key=lambda s: (order.get(s.state, 99), -(s.for_seconds or 0), s.seat))
+    return seats, state_count, by_queue, alerts
 
+
+def _queues(
+    cfg: SiteConfig,
+    windows: _Windows,
+    waiting: list[WaitingCaller],
+    by_queue: dict[str, Counter],
+) -> tuple[list[QueueView], list[Highlight]]:
+    """A row per zone queue and per trunk to a sub-centre, and a highlight for each whose
+    last hour's service level is below target."""
+    target = cfg.site.targets.sl_target
     queues = []
+    alerts = []
     routes = [(z.queue, z.id, z.name, z.kind.value) for z in cfg.zones]
     routes += [
         (f"trunk:{t.id}", t.id, t.name, "trunk") for t in cfg.trunks if t.id != cfg.carrier_trunk
     ]
     for queue, zone, name, kind in routes:
         mine = [w for w in waiting if w.queue == queue]
-        f = figs(f"q:{queue}")
+        f = _window_figures(windows, f"q:{queue}")
         alert = f.m60.sl15 is not None and f.m60.sl15 < target
         queues.append(
             QueueView(
@@ -381,7 +433,7 @@ def build(
             )
         )
         if alert:
-            highlights.append(
+            alerts.append(
                 Highlight(
                     kind="sl_low",
                     target=queue,
@@ -390,43 +442,37 @@ def build(
                     threshold=target,
                 )
             )
+    return queues, alerts
 
+
+def _numbers(cfg: SiteConfig, windows: _Windows) -> list[NumberView]:
+    """The directory numbers that had calls today or in the last hour, then calls to
+    numbers the directory does not know."""
     numbers = []
     for h in cfg.hotlines:
-        f = figs(f"n:{h.number}")
+        f = _window_figures(windows, f"n:{h.number}")
         if f.today.offered or f.m60.offered:
             numbers.append(NumberView(number=h.number, name=h.name, figures=f))
-    unknown = figs("n:")
+    unknown = _window_figures(windows, "n:")
     if unknown.today.offered or unknown.m60.offered:
         numbers.append(NumberView(number="", name="", figures=unknown))
+    return numbers
 
-    totals = figs("all")
+
+def _site_alert(cfg: SiteConfig, totals: WindowFigures) -> list[Highlight]:
+    """The whole site's last hour below its service-level target, if it is."""
+    target = cfg.site.targets.sl_target
     if totals.m60.sl15 is not None and totals.m60.sl15 < target:
-        highlights.insert(
-            0,
+        return [
             Highlight(
                 kind="sl_low",
                 target="all",
                 label=cfg.site.name,
                 value=round(totals.m60.sl15, 4),
                 threshold=target,
-            ),
-        )
-    return Snapshot(
-        at=now,
-        available=True,
-        site=f"{cfg.site.city} {cfg.site.name}",
-        answer_seconds=cfg.site.targets.answer_seconds,
-        sl_target=target,
-        heartbeat_age=heartbeat_age,
-        totals=totals,
-        queues=queues,
-        numbers=numbers,
-        waiting=_positions(waiting),
-        seats=seats,
-        seat_states={st: state_count.get(st, 0) for st in SEAT_ORDER},
-        highlights=highlights,
-    )
+            )
+        ]
+    return []
 
 
 def _positions(waiting: list[WaitingCaller]) -> list[WaitingCaller]:

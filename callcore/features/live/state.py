@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from callcore.ami import Subscriptions
 from callcore.features.live.keys import DAY_TTL, MINUTE_TTL, STATE_TTL, Keys
-from callcore.features.live.model import LiveModel, SeatStatusOf, StreamEvent
+from callcore.features.live.model import Changes, LiveModel, SeatStatusOf, StreamEvent
 from callcore.features.live.snapshot import Snapshot, read_snapshot
 from callcore.records import CallRecord
 from config.schema import SiteConfig
@@ -386,47 +386,62 @@ class LiveState:
             await p.execute()
 
     async def _flush(self) -> None:
+        """Write what changed since the last flush: events, then waiting callers and seats,
+        then the figures of finished calls. On failure what was not written is kept for the
+        next flush (events excepted: pub/sub is best effort)."""
         changes = self.model.take_changes()
         pending, self._pending = self._pending, {}
         outbox = list(self._outbox)
         self._outbox.clear()
         try:
             if outbox:  # best effort, like any pub/sub: a reader that is away misses them
-                async with self.redis.pipeline(transaction=False) as p:
-                    for ev in outbox:
-                        p.publish(self.keys.events, orjson.dumps(ev, default=str))
-                    await p.execute()
+                await self._publish(outbox)
             if changes:
-                async with self.redis.pipeline(transaction=False) as p:
-                    for linked in changes.waiting:
-                        w = self.model.waiting.get(linked)
-                        if w is None:
-                            p.hdel(self.keys.waiting, linked)
-                        else:
-                            p.hset(self.keys.waiting, linked, orjson.dumps(w.as_json()))
-                    for sid in changes.seats:
-                        j = self.model.seat_json(sid)
-                        if j is None:
-                            p.hdel(self.keys.seats, sid)
-                        else:
-                            p.hset(self.keys.seats, sid, orjson.dumps(j))
-                    p.expire(self.keys.waiting, STATE_TTL)
-                    p.expire(self.keys.seats, STATE_TTL)
-                    await p.execute()
+                await self._write_changes(changes)
             if pending:
                 items = [(k, a, args) for k, (a, args) in pending.items()]
                 for i in range(0, len(items), 500):
                     await self._apply(items[i : i + 500])
         except BaseException:
-            # put back what was not written (newer snapshots taken meanwhile win)
-            self.model.put_back(changes)
-            for k, v in pending.items():
-                held = self._pending.get(k)
-                if held is None or v[0] > held[0]:
-                    self._pending[k] = v
+            self._put_back(changes, pending)
             raise
         if changes or pending:
             self.last_write = time.time()
+
+    async def _publish(self, outbox: list[StreamEvent]) -> None:
+        async with self.redis.pipeline(transaction=False) as p:
+            for ev in outbox:
+                p.publish(self.keys.events, orjson.dumps(ev, default=str))
+            await p.execute()
+
+    async def _write_changes(self, changes: Changes) -> None:
+        """Rewrite the changed waiting callers and seats (delete those that are gone)."""
+        async with self.redis.pipeline(transaction=False) as p:
+            for linked in changes.waiting:
+                w = self.model.waiting.get(linked)
+                if w is None:
+                    p.hdel(self.keys.waiting, linked)
+                else:
+                    p.hset(self.keys.waiting, linked, orjson.dumps(w.as_json()))
+            for sid in changes.seats:
+                j = self.model.seat_json(sid)
+                if j is None:
+                    p.hdel(self.keys.seats, sid)
+                else:
+                    p.hset(self.keys.seats, sid, orjson.dumps(j))
+            p.expire(self.keys.waiting, STATE_TTL)
+            p.expire(self.keys.seats, STATE_TTL)
+            await p.execute()
+
+    def _put_back(
+        self, changes: Changes, pending: dict[str, tuple[float, tuple[str, int, str]]]
+    ) -> None:
+        """Keep what a failed flush did not write (newer snapshots taken meanwhile win)."""
+        self.model.put_back(changes)
+        for k, v in pending.items():
+            held = self._pending.get(k)
+            if held is None or v[0] > held[0]:
+                self._pending[k] = v
 
     async def _heartbeat(self) -> None:
         async with self.redis.pipeline(transaction=False) as p:
