@@ -78,7 +78,7 @@ def from_epoch(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-# The field names `callcore calls --json` prints, in this order (issue: "under those names").
+# The field names `callcore calls --json` prints, in this order (scripts read them by name).
 PUBLIC_FIELDS = (
     "linkedid",
     "caller_number",

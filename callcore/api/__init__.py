@@ -7,20 +7,23 @@ What is here
 - `auth.py`      bearer tokens from `<home>/secrets.yaml` (`callcore token add|list|remove`),
                  the middleware that identifies the caller;
 - `openapi.py`   `/openapi.json`, generated from the endpoint declarations;
-- `app.py`       `make_app(services, tokens)`: mounts every endpoint module, `ApiServer`;
-- `services.py`  `ApiServices`: the engine's parts an endpoint may use (config, store read
-                 engine, AMI, writer, live state, supervisor actions, event hub, health);
-- endpoint modules: `system.py` (/healthz, /metrics), `floor.py` (snapshot, queues, seats,
-  figures), `calls.py`, `actions.py` (supervisor actions, audit), `events.py` (WebSocket).
+- `app.py`       `make_app(services, tokens, apis)`: mounts the endpoints it is given,
+                 `ApiServer`;
+- `events.py`    the WebSocket event stream (`EventHub`) and its endpoint;
+- `client.py`    a small client of this API (the monitor's action keys, `callcore supervise`).
+
+Endpoints live with their features (`callcore/features/<feature>/api.py`, `seats/api.py`);
+`callcore/wiring/endpoints.py` lists them once, and `callcore/wiring/services.py` holds
+`ApiServices`, the parts an endpoint may use.
 
 How to add endpoints (the pattern every module follows)
 --------------------------------------------------------
-Create `callcore/api/<topic>.py` with a module-level `api = Api(...)`; `make_app` finds it
-(every module of this package with an `Api` named `api` is mounted; no list to edit)::
+Create `<feature>/api.py` with a module-level `api = Api(...)` and add it to
+`callcore/wiring/endpoints.py`::
 
     from callcore.api.registry import Api, ApiError, ApiRequest, Model, Role
 
-    api = Api("transfers", "Transfers by API (issue 3).")   # tag + description in OpenAPI
+    api = Api("transfers", "Transfers by API.")   # tag + description in OpenAPI
 
     class TransferIn(Model):            # request body: parsed and validated, 400 if not
         zone: str

@@ -1,4 +1,4 @@
-"""Faults on purpose, on the real Asterisk, under sipp traffic (issue 6; docs/reliability.md).
+"""Faults on purpose, on the real Asterisk, under sipp traffic (docs/reliability.md).
 
 Every test asserts: every call offered during the run reached a seat or ended with a
 recorded outcome, the store holds exactly one row per call, and the engine recovered by

@@ -19,7 +19,7 @@ from callcore.records import Outcome
 from callcore.sim import seat_actions, sipp
 from callcore.sim.site import SimSite
 from seats.membership import memberships
-from tests.e2e import floor
+from tests.e2e import scenes
 from tests.e2e.conftest import caller_number
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
@@ -35,9 +35,9 @@ async def cli(site: SimSite, *args: str) -> subprocess.CompletedProcess:
 
 async def dial(site: SimSite, seat_id: str, code: str) -> str:
     """The seat's softphone dials a feature code; returns DONE when it heard the prompt."""
-    s = floor.seat(site, seat_id)
+    s = scenes.seat(site, seat_id)
     [done] = await seat_actions.dial_codes(
-        site.workdir, site.sip_server, [(s.extension, code, floor.password(site, seat_id))],
+        site.workdir, site.sip_server, [(s.extension, code, scenes.password(site, seat_id))],
         name=f"feature-{seat_id}",
     )  # fmt: skip
     return done.outcome
@@ -51,27 +51,27 @@ def queues_of(members: list[dict]) -> dict[str, tuple[int, bool, str]]:
 
 
 async def last_state(site: SimSite, seat_id: str, since: datetime) -> tuple[str, str, str]:
-    rows = await floor.seat_changes(site, seat_id, since)
+    rows = await scenes.seat_changes(site, seat_id, since)
     return (rows[-1].state, rows[-1].reason, rows[-1].source) if rows else ("", "", "")
 
 
 async def settled(site: SimSite, seat_id: str, since: datetime, want: tuple[str, str]):  # type: ignore[no-untyped-def]
     """Wait until the store's newest state of the seat is `want` (state, reason)."""
-    return await floor.wait_for(
+    return await scenes.wait_for(
         lambda: last_state(site, seat_id, since), lambda s: s[:2] == want, f"{seat_id} {want}"
     )
 
 
 async def test_a_seat_with_a_wrong_password_cannot_register(site: SimSite):
-    ext = floor.seat(site, "G05").extension
-    decoy = next(floor.SPECIAL_PORTS)
+    ext = scenes.seat(site, "G05").extension
+    decoy = next(scenes.SPECIAL_PORTS)
     got = await sipp.register_contacts(
         site.workdir, site.sip_server, {ext: ("not-the-password", decoy)}, tag="wrongpw"
     )
     assert got == {ext: False}
     contacts = await site.rx(f"pjsip show contacts like {ext}")
     assert f":{decoy}" not in contacts  # its real softphone stays the one registered
-    assert f":{floor.farm_port(site, 'G05')}" in contacts
+    assert f":{scenes.farm_port(site, 'G05')}" in contacts
     unknown = await sipp.register_contacts(
         site.workdir, site.sip_server, {"8999": ("whatever", decoy)}, tag="unknownseat"
     )
@@ -80,37 +80,39 @@ async def test_a_seat_with_a_wrong_password_cannot_register(site: SimSite):
 
 async def test_feature_codes_log_in_pause_resume_log_out(site: SimSite):
     seat_id, codes = "T03", site.cfg.features
-    expected = {m.queue: m.penalty for m in memberships(site.cfg, floor.seat(site, seat_id))}
+    expected = {m.queue: m.penalty for m in memberships(site.cfg, scenes.seat(site, seat_id))}
     since = datetime.now(UTC)
     try:
         assert await dial(site, seat_id, codes.logout) == "DONE"
-        await floor.wait_for(lambda: floor.members(site, seat_id), lambda m: m == [], "logged off")
+        await scenes.wait_for(
+            lambda: scenes.members(site, seat_id), lambda m: m == [], "logged off"
+        )
         await settled(site, seat_id, since, ("logged_off", ""))
 
         assert await dial(site, seat_id, codes.login) == "DONE"
-        got = queues_of(await floor.members(site, seat_id))
+        got = queues_of(await scenes.members(site, seat_id))
         assert {q: p for q, (p, _, _) in got.items()} == expected
         assert not any(paused for _, paused, _ in got.values())
         await settled(site, seat_id, since, ("available", ""))
 
         assert await dial(site, seat_id, codes.pause + "3") == "DONE"  # 3: training 培训
-        got = queues_of(await floor.members(site, seat_id))
+        got = queues_of(await scenes.members(site, seat_id))
         assert all(paused and reason == "training" for _, paused, reason in got.values())
         await settled(site, seat_id, since, ("paused", "training"))
 
         assert await dial(site, seat_id, codes.pause + "9") == "DONE"  # no such reason
-        got = queues_of(await floor.members(site, seat_id))
+        got = queues_of(await scenes.members(site, seat_id))
         assert all(reason == "training" for _, _, reason in got.values())  # unchanged
 
         assert await dial(site, seat_id, codes.resume) == "DONE"
-        got = queues_of(await floor.members(site, seat_id))
+        got = queues_of(await scenes.members(site, seat_id))
         assert not any(paused for _, paused, _ in got.values())
         await settled(site, seat_id, since, ("available", ""))
     finally:
         await site.login_seats([seat_id])
-        await floor.pause_in(site, None, [seat_id], False)
+        await scenes.pause_in(site, None, [seat_id], False)
 
-    rows = await floor.seat_changes(site, seat_id, since)
+    rows = await scenes.seat_changes(site, seat_id, since)
     # a feature code is a call: the seat talks while it hears the confirmation
     states = [r for r in rows if r.state != "talking"]
     path = [r for i, r in enumerate(states) if i == 0 or r.state != states[i - 1].state]
@@ -127,11 +129,11 @@ async def test_feature_codes_without_callcore_and_the_state_after_a_restart(site
     """With the engine down the dialplan pauses the seat itself; the restarted engine
     rebuilds that state from Asterisk and the store, and keeps an unchanged seat's 'since'."""
     seat_id, steady = "T02", "T01"
-    before = await floor.seat_changes(site, steady)
+    before = await scenes.seat_changes(site, steady)
     await site.stop_engine()
     try:
         assert await dial(site, seat_id, site.cfg.features.pause + "2") == "DONE"  # 2: meal
-        got = queues_of(await floor.members(site, seat_id))
+        got = queues_of(await scenes.members(site, seat_id))
         assert got and all(paused and reason == "meal" for _, paused, reason in got.values())
         since = datetime.now(UTC)
     finally:
@@ -139,7 +141,7 @@ async def test_feature_codes_without_callcore_and_the_state_after_a_restart(site
     try:
         _, _, source = await settled(site, seat_id, since, ("paused", "meal"))
         assert source == "rebuild"
-        after = await floor.seat_changes(site, steady)
+        after = await scenes.seat_changes(site, steady)
         assert [(r.state, r.at) for r in after] == [(r.state, r.at) for r in before]
 
         status = json.loads((await cli(site, "seat", "status", "--json")).stdout)
@@ -157,13 +159,13 @@ async def test_overflow_while_the_caller_waits(site: SimSite):
     cfg = site.cfg
     medins = [s.id for s in cfg.seats if s.zone == "medins" or "medins" in s.skills]
     hpf = [s.id for s in cfg.seats if s.zone == "hpf" or "hpf" in s.skills]
-    await floor.pause_in(site, "q-medins", ["E-medins1"], True)
-    await floor.pause_in(site, "q-hpf", hpf, True)
+    await scenes.pause_in(site, "q-medins", ["E-medins1"], True)
+    await scenes.pause_in(site, "q-hpf", hpf, True)
     try:
-        placed = await floor.place(site, ["12333", "12393", "12329"], name="overflow")
+        placed = await scenes.place(site, ["12333", "12393", "12329"], name="overflow")
     finally:
-        await floor.pause_in(site, "q-medins", ["E-medins1"], False)
-        await floor.pause_in(site, "q-hpf", hpf, False)
+        await scenes.pause_in(site, "q-medins", ["E-medins1"], False)
+        await scenes.pause_in(site, "q-hpf", hpf, False)
     hrss, med, hp = (p.record for p in placed)
     assert all(p.result.outcome == "answered" for p in placed), [p.result for p in placed]
 
@@ -193,28 +195,28 @@ async def test_enterprise_caller_is_answered_ahead_of_earlier_callers(site: SimS
     priority, and a seat in both zones serves the enterprise caller first (queue weight)."""
     enterprise = caller_number()
     await cli(site, "enterprise", "add", enterprise, "盐城某某科技有限公司")
-    await floor.wait_for(
-        lambda: floor.probe_route(site, "12345", enterprise),
+    await scenes.wait_for(
+        lambda: scenes.probe_route(site, "12345", enterprise),
         lambda d: d["CC_QUEUE"] == "q-enterprise",
         "the engine to know the enterprise",
     )
     ordinary = [caller_number(), caller_number()]
     everyone = [s.id for s in site.cfg.seats]
-    async with floor.only(site, ["q-general", "q-enterprise"], []):
-        await floor.pause_in(site, "q-general", everyone, True)
+    async with scenes.only(site, ["q-general", "q-enterprise"], []):
+        await scenes.pause_in(site, "q-general", everyone, True)
         task = asyncio.create_task(
-            floor.place(site, ["12345"] * 3, callers=[*ordinary, enterprise], rate=2,
+            scenes.place(site, ["12345"] * 3, callers=[*ordinary, enterprise], rate=2,
                         name="enterprise")
         )  # fmt: skip
         await asyncio.sleep(3.0)  # the three are waiting: two ordinary, then the enterprise
-        await floor.pause_in(site, "q-general", ["Q01"], False)
-        await floor.pause_in(site, "q-enterprise", ["Q01"], False)
-        await floor.wait_for(
+        await scenes.pause_in(site, "q-general", ["Q01"], False)
+        await scenes.pause_in(site, "q-enterprise", ["Q01"], False)
+        await scenes.wait_for(
             lambda: site.records(),
             lambda rs: any(r.caller_number == enterprise and r.answered_at for r in rs),
             "the enterprise caller answered",
         )
-        await floor.pause_in(site, "q-general", everyone, False)
+        await scenes.pause_in(site, "q-general", everyone, False)
         placed = await task
     by = {p.call.caller: p.record for p in placed}
     ent = by[enterprise]
@@ -228,22 +230,22 @@ async def test_enterprise_caller_is_answered_ahead_of_earlier_callers(site: SimS
 
 async def test_repeat_caller_is_offered_to_their_previous_seat_first(site: SimSite):
     caller = caller_number()
-    [first] = await floor.place(site, ["12345"], callers=[caller], name="first-contact-1")
+    [first] = await scenes.place(site, ["12345"], callers=[caller], name="first-contact-1")
     seat_id = first.record.seat
     assert first.record.affinity is False and seat_id
     # the seat is back from wrap-up: the engine would ring it first now
-    decision = await floor.wait_for(
-        lambda: floor.probe_route(site, "12393", caller),
+    decision = await scenes.wait_for(
+        lambda: scenes.probe_route(site, "12393", caller),
         lambda d: d["CC_AFF_SEAT"] == seat_id,
         "the first seat to be offered",
     )
-    assert decision["CC_AFF_DIAL"] == f"PJSIP/{floor.seat(site, seat_id).extension}"
+    assert decision["CC_AFF_DIAL"] == f"PJSIP/{scenes.seat(site, seat_id).extension}"
 
-    [again] = await floor.place(site, ["12393"], callers=[caller], name="first-contact-2")
+    [again] = await scenes.place(site, ["12393"], callers=[caller], name="first-contact-2")
     rec = again.record
     assert rec.affinity is True and rec.seat == seat_id and rec.outcome is Outcome.ANSWERED
     assert "首接负责制" in rec.reason and rec.hotline == "12393"
-    chain = await floor.finished_legs(site, rec.linkedid, 1)
+    chain = await scenes.finished_legs(site, rec.linkedid, 1)
     assert (chain[0]["kind"], chain[0]["target"], chain[0]["seat"]) == (
         "first_contact",
         f"seat:{seat_id}",
@@ -255,10 +257,10 @@ async def test_repeat_caller_is_offered_to_their_previous_seat_first(site: SimSi
     await cli(site, "request", "set", again.record.linkedid, "closed")
     await cli(site, "request", "set", first.record.linkedid, "followed_up")
     await cli(site, "request", "set", first.record.linkedid, "closed")
-    await floor.wait_for(
-        lambda: floor.probe_route(site, "12393", caller),
+    await scenes.wait_for(
+        lambda: scenes.probe_route(site, "12393", caller),
         lambda d: d["CC_AFF_SEAT"] == "",
         "the closed requests to be known",
     )
-    [third] = await floor.place(site, ["12393"], callers=[caller], name="first-contact-3")
+    [third] = await scenes.place(site, ["12393"], callers=[caller], name="first-contact-3")
     assert third.record.affinity is False

@@ -18,7 +18,7 @@ import pytest
 from callcore.records import Outcome
 from callcore.sim.sipp import Behaviour
 from callcore.sim.site import SimSite
-from tests.e2e import floor
+from tests.e2e import scenes
 from tests.e2e.conftest import SUBCENTRE, caller_number
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
@@ -49,20 +49,20 @@ def api_url(site: SimSite, path: str) -> str:
 
 def patient_expert(site: SimSite):  # type: ignore[no-untyped-def]
     """The hrss expert's softphone, for a while, talks long enough to be transferred to."""
-    return floor.acting(
+    return scenes.acting(
         site,
         "E-hrss1",
-        lambda port: floor.seat_actions.start_seat_behaviour(site.workdir, "expert", port, EXPERT),
+        lambda port: scenes.seat_actions.start_seat_behaviour(site.workdir, "expert", port, EXPERT),
     )
 
 
 async def softphone_transfer(site: SimSite, target: str, attended: bool, name: str):  # type: ignore[no-untyped-def]
     async with (
-        floor.only(site, ["q-general"], [SEAT]),
-        floor.acting(site, SEAT, floor.transferring(site, SEAT, target, attended)),
+        scenes.only(site, ["q-general"], [SEAT]),
+        scenes.acting(site, SEAT, scenes.transferring(site, SEAT, target, attended)),
         patient_expert(site),
     ):
-        [placed] = await floor.place(site, ["12345"], name=name)
+        [placed] = await scenes.place(site, ["12345"], name=name)
     return placed
 
 
@@ -73,7 +73,7 @@ async def test_transfer_to_an_expert_zone_by_softphone(site: SimSite, attended: 
     assert p.result.outcome == "answered"
     assert rec.route == "q-general" and rec.seat == SEAT  # 首接: the first seat keeps it
     assert rec.outcome is Outcome.TRANSFERRED and rec.transfer_target == "q-hrss"
-    chain = await floor.finished_legs(site, rec.linkedid, 2)
+    chain = await scenes.finished_legs(site, rec.linkedid, 2)
     assert len(chain) == 2
     assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
     kind = "attended" if attended else "blind"
@@ -86,16 +86,16 @@ async def test_transfer_to_an_expert_zone_by_softphone(site: SimSite, attended: 
 
 async def test_a_transfer_to_nowhere_leaves_the_caller_with_the_seat(site: SimSite):
     async with (
-        floor.only(site, ["q-general"], [SEAT]),
-        floor.acting(site, SEAT, floor.transferring(site, SEAT, "110")) as phone,
+        scenes.only(site, ["q-general"], [SEAT]),
+        scenes.acting(site, SEAT, scenes.transferring(site, SEAT, "110")) as phone,
     ):
-        [p] = await floor.place(site, ["12345"], talk_ms=6000, name="xfer-nowhere")
+        [p] = await scenes.place(site, ["12345"], talk_ms=6000, name="xfer-nowhere")
     assert any(line[0] == "TRANSFER_FAILED" for line in phone.lines())
     rec = p.record
     assert p.result.outcome == "answered" and p.result.end_tick is not None
     assert rec.outcome is Outcome.ANSWERED and rec.seat == SEAT and rec.transfer_target == ""
     assert rec.talk_seconds is not None and rec.talk_seconds > 5  # the caller hung up, not us
-    chain = await floor.finished_legs(site, rec.linkedid, 1)
+    chain = await scenes.finished_legs(site, rec.linkedid, 1)
     assert [leg(chain, i) for i in range(len(chain))] == [
         ("queue", "q-general", "", "", SEAT, "answered")
     ]
@@ -108,21 +108,21 @@ async def seat_token(site: SimSite, seat_id: str) -> str:
 async def test_transfer_to_an_expert_zone_by_api(site: SimSite):
     token = await seat_token(site, SEAT)
     auth = {"Authorization": f"Bearer {token}"}
-    start = lambda port: floor.seat_actions.start_seat_behaviour(  # noqa: E731
+    start = lambda port: scenes.seat_actions.start_seat_behaviour(  # noqa: E731
         site.workdir, f"long-{SEAT}", port, LONG
     )
     callers = [caller_number(), caller_number()]
     async with (
         aiohttp.ClientSession() as http,
-        floor.only(site, ["q-general"], [SEAT]),
-        floor.acting(site, SEAT, start),
+        scenes.only(site, ["q-general"], [SEAT]),
+        scenes.acting(site, SEAT, start),
         patient_expert(site),
     ):
         for caller, mode in zip(callers, ("blind", "attended"), strict=True):
             call = asyncio.create_task(
-                floor.place(site, ["12345"], callers=[caller], name=f"api-{mode}")
+                scenes.place(site, ["12345"], callers=[caller], name=f"api-{mode}")
             )
-            await floor.wait_for(
+            await scenes.wait_for(
                 site.records,
                 lambda rs, c=caller: any(r.caller_number == c and r.answered_at for r in rs),
                 f"{SEAT} talking to the {mode} caller",
@@ -135,8 +135,8 @@ async def test_transfer_to_an_expert_zone_by_api(site: SimSite):
             )
             assert r.status == 200, await r.text()
             if mode == "attended":  # the seat consults the expert, then hands the caller over
-                await floor.wait_for(
-                    lambda s=since: floor.seat_changes(site, "E-hrss1", s),
+                await scenes.wait_for(
+                    lambda s=since: scenes.seat_changes(site, "E-hrss1", s),
                     lambda rows: any(x.state == "talking" for x in rows),
                     "the expert answering the consultation",
                 )
@@ -148,7 +148,7 @@ async def test_transfer_to_an_expert_zone_by_api(site: SimSite):
             assert placed.result.outcome == "answered"
             rec = placed.record
             assert rec.outcome is Outcome.TRANSFERRED and rec.transfer_target == "q-hrss"
-            chain = await floor.finished_legs(site, rec.linkedid, 2)
+            chain = await scenes.finished_legs(site, rec.linkedid, 2)
             assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
             assert leg(chain, 1)[:4] == (mode, "q-hrss", SEAT, "api")
             assert chain[1]["seat"] in {"E-hrss1", "G01", "G04"}
@@ -164,7 +164,7 @@ async def test_transfer_to_12366_answered_by_the_subcentre(site: SimSite):
     rec = p.record
     assert p.result.outcome == "answered"
     assert rec.outcome is Outcome.TRANSFERRED and rec.transfer_target == "trunk:tax12366"
-    chain = await floor.finished_legs(site, rec.linkedid, 2)
+    chain = await scenes.finished_legs(site, rec.linkedid, 2)
     assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
     assert leg(chain, 1) == ("blind", "trunk:tax12366", SEAT, "softphone", "tax12366", "answered")
 
@@ -178,35 +178,35 @@ async def test_transfer_to_12366_unanswered_comes_back_ahead_of_the_queue(site: 
     try:
         await site.wait_trunk("tax12366", True)  # so it rings out (not refused at once)
         async with (
-            floor.only(site, ["q-general"], [SEAT]),
-            floor.acting(site, SEAT, floor.transferring(site, SEAT, "12366")),
+            scenes.only(site, ["q-general"], [SEAT]),
+            scenes.acting(site, SEAT, scenes.transferring(site, SEAT, "12366")),
         ):
-            xcall = asyncio.create_task(floor.place(site, ["12345"], callers=[x], name="ret-x"))
-            await floor.wait_for(
+            xcall = asyncio.create_task(scenes.place(site, ["12345"], callers=[x], name="ret-x"))
+            await scenes.wait_for(
                 site.records,
                 lambda rs: any(r.caller_number == x and r.answered_at for r in rs),
                 "the seat answering before it transfers",
             )
-            await floor.pause_in(site, "q-general", [SEAT], True)  # it takes no one else
+            await scenes.pause_in(site, "q-general", [SEAT], True)  # it takes no one else
             others = asyncio.create_task(
-                floor.place(site, ["12345"] * 2, callers=ordinary, name="ret-o", rate=5)
+                scenes.place(site, ["12345"] * 2, callers=ordinary, name="ret-o", rate=5)
             )
-            linkedid = (await floor.wait_for(
+            linkedid = (await scenes.wait_for(
                 site.records,
                 lambda rs: any(r.caller_number == x for r in rs),
                 "x's record",
             ))  # fmt: skip
             linkedid = next(r.linkedid for r in linkedid if r.caller_number == x)
-            await floor.wait_for(
-                lambda: floor.legs(site, linkedid),
+            await scenes.wait_for(
+                lambda: scenes.legs(site, linkedid),
                 lambda ls: any(x["kind"] == "returned" for x in ls),
                 "x back in the queue",
                 timeout=40,
             )
-            await floor.pause_in(site, "q-general", ["G07"], False)
+            await scenes.pause_in(site, "q-general", ["G07"], False)
             [px] = await xcall
             placed = await others
-            await floor.pause_in(site, "q-general", [SEAT], False)
+            await scenes.pause_in(site, "q-general", [SEAT], False)
     finally:
         await site.stop_subcentre()
         await site.start_subcentre(SUBCENTRE)
@@ -214,7 +214,7 @@ async def test_transfer_to_12366_unanswered_comes_back_ahead_of_the_queue(site: 
     rec = px.record
     assert px.result.outcome == "answered" and rec.outcome is Outcome.ANSWERED
     assert "transfer_returned" in rec.flags and "ahead of others" in rec.reason
-    chain = await floor.finished_legs(site, rec.linkedid, 3)
+    chain = await scenes.finished_legs(site, rec.linkedid, 3)
     assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
     # rang out (unanswered), or refused at once if a qualify had just marked it unreachable
     assert leg(chain, 1)[:5] == ("blind", "trunk:tax12366", SEAT, "softphone", "")
@@ -228,14 +228,14 @@ async def test_transfer_to_12366_unanswered_comes_back_ahead_of_the_queue(site: 
 
 
 async def test_a_call_transferred_in_from_12366(site: SimSite):
-    [p] = await floor.place(
+    [p] = await scenes.place(
         site, ["12345"], bind=site.cfg.trunk("tax12366").host, name="from-12366"
     )
     rec = p.record
     assert p.result.outcome == "answered" and rec.outcome is Outcome.ANSWERED
     assert rec.flags == ["transferred_in"] and rec.route == "q-general" and rec.priority == 10
     assert "transferred in" in rec.reason
-    chain = await floor.finished_legs(site, rec.linkedid, 1)
+    chain = await scenes.finished_legs(site, rec.linkedid, 1)
     assert leg(chain, 0)[:4] == ("transfer_in", "q-general", "", "trunk:tax12366")
     assert chain[0]["seat"] == rec.seat and chain[0]["outcome"] == "answered"
 
@@ -293,7 +293,7 @@ async def test_the_subcentre_posts_its_call_records(site: SimSite):
             assert r.status == 200
             return (await r.json())["calls"]
 
-        rows = await floor.wait_for(
+        rows = await scenes.wait_for(
             stored,
             lambda rs: len(rs) == 2 and all(x["ended_at"] for x in rs),
             "the sub-centre's records in the store",

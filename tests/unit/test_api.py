@@ -303,7 +303,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/calls": "/api/v1/calls?since=2h",
         "/api/v1/calls/{linkedid}": "/api/v1/calls/L-g01-a",
         "/api/v1/audit": "/api/v1/audit",
-        # seats, transfers, requests, the sub-centre (issue 3)
+        # seats, transfers, requests, the sub-centre, the knowledge base
         "/api/v1/seats/{seat}/history": "/api/v1/seats/G01/history",
         "/api/v1/transfer-targets": "/api/v1/transfer-targets",
         "/api/v1/calls/{linkedid}/legs": "/api/v1/calls/L-g01-a/legs",
