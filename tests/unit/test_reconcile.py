@@ -12,13 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import config
-from callcore.features.calls.reconcile import (
-    Reconciler,
-    facts_events,
-    parse_queue_log,
-    read_queue_log,
-    rebuild,
-)
+from callcore.features.calls.queue_log import parse_queue_log, read_queue_log
+from callcore.features.calls.rebuild import facts_events, rebuild
+from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord, Outcome
 from callcore.store import db

@@ -47,14 +47,22 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
-from callcore.contract import FACT_FIELDS, FACT_PREFIX, Fact, Flag, UserEvent
+from callcore.contract import Flag
+from callcore.features.calls.queue_log import LOOKBACK, QueueLog, read_queue_log
+from callcore.features.calls.rebuild import (
+    LOST_REASON,
+    facts_events,
+    lost_time,
+    rebuild,
+    stamp,
+)
 from callcore.features.calls.tracker import CallTracker
 from callcore.records import CallRecord
 from config.directory import Directory
@@ -62,392 +70,10 @@ from config.directory import Directory
 if TYPE_CHECKING:
     from callcore.ami import AmiSession, Message
 
+
 log = logging.getLogger(__name__)
 
-LOOKBACK = 6 * 3600.0  # seconds of queue_log read back: longer than any call
-_FLAG = Flag.RECONCILED
-_TRUNK_SUFFIX = "-trunk"
 
-
-# ---------------------------------------------------------------------------- queue_log
-
-
-@dataclass
-class Facts:
-    """What queue_log says about one call (times are epoch seconds)."""
-
-    linkedid: str
-    entered_at: float | None = None
-    dialed: str = ""
-    number: str = ""
-    name: str = ""
-    route: dict[str, str] | None = None
-    route_at: float | None = None
-    queue: str = ""
-    queued_at: float | None = None
-    connect_at: float | None = None
-    seat: str = ""
-    qexit: str = ""
-    qexit_at: float | None = None
-    trunk: str = ""
-    trunk_at: float | None = None
-    trunk_answered_at: float | None = None
-    trunk_status: str = ""
-    trunk_end_at: float | None = None
-    transfer: dict[str, str] | None = None
-    transfer_at: float | None = None
-    ended_at: float | None = None
-    cause: str = ""
-    last_at: float = 0.0  # the newest fact of the call
-    last_line: int = 0  # where its newest line is (QueueLog.lines when it was read)
-
-    def settle(self) -> None:
-        """Keep the facts in the order they happened once all lines are read.
-
-        app_queue's lines have whole seconds, so the answer inferred from CONNECT may come
-        out later than what the dialplan logged after it to the millisecond (the queue
-        exit, the end): it is taken no later than those, and a transfer no earlier.
-        """
-        if self.connect_at is None:
-            return
-        for later in (self.qexit_at, self.ended_at):
-            if later is not None and later < self.connect_at:
-                self.connect_at = later
-        if self.transfer_at is not None and self.transfer_at < self.connect_at:
-            self.transfer_at = self.connect_at
-        self.last_at = max(self.last_at, self.connect_at)
-
-
-@dataclass(frozen=True)
-class Restart:
-    """A QUEUESTART line: Asterisk started; the one before it stopped after its last line."""
-
-    at: float
-    line: int  # its place among the lines read
-    stopped_at: float | None  # the best time of the line before it (None: none read)
-
-
-@dataclass
-class QueueLog:
-    """The calls of a stretch of queue_log, and when Asterisk (re)started in it."""
-
-    calls: dict[str, Facts] = field(default_factory=dict)
-    restarts: list[Restart] = field(default_factory=list)
-    lines: int = 0
-    last_line_at: float | None = None  # the best time of the newest line read
-    bad_lines: int = 0
-
-    def note_line(self, event: str, data: str, epoch: float) -> None:
-        """Count a line and keep its time: to the millisecond on the dialplan's own lines
-        (`CC…`: <time.ms> first), else app_queue's whole second."""
-        self.lines += 1
-        if event == "QUEUESTART":
-            self.restarts.append(Restart(epoch, self.lines, self.last_line_at))
-        best = epoch
-        if event.startswith(FACT_PREFIX):
-            best = max(epoch, _float(data.split("|", 1)[0]) or 0.0)
-        self.last_line_at = best
-
-    def settle(self) -> None:
-        """Once every line is read: each call's facts in the order they happened."""
-        for f in self.calls.values():
-            f.settle()
-
-
-def _float(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if v == v and abs(v) < 1e11 else None  # finite, sane epoch
-
-
-def _seek_time(f, since: float, size: int) -> int:
-    """Byte offset of a line at or before the first line stamped >= `since` (binary search).
-
-    queue_log is appended in time order; a line torn by the search is skipped.
-    """
-    lo, hi = 0, size
-    while hi - lo > 4096:
-        mid = (lo + hi) // 2
-        f.seek(mid)
-        f.readline()  # the rest of a line cut in the middle
-        line = f.readline()
-        t = _float(line.split(b"|", 1)[0].decode("ascii", "replace")) if line else None
-        if t is None or t >= since:
-            hi = mid
-        else:
-            lo = mid
-    return lo
-
-
-def read_queue_log(path: Path, since: float) -> QueueLog:
-    """Parse queue_log from the first line stamped `since` on; never raises on bad lines."""
-    out = QueueLog()
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return out
-    with f:
-        size = os.fstat(f.fileno()).st_size
-        start = _seek_time(f, since, size)
-        f.seek(start)
-        if start:
-            f.readline()
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break  # a line still being written
-            try:
-                _parse_line(out, raw[:-1].decode("utf-8", "replace"), since)
-            except (ValueError, IndexError):
-                out.bad_lines += 1
-    out.settle()
-    return out
-
-
-def parse_queue_log(text: str, since: float = 0.0) -> QueueLog:
-    """The same as `read_queue_log`, for text in memory (tests)."""
-    out = QueueLog()
-    for line in text.splitlines():
-        try:
-            _parse_line(out, line, since)
-        except (ValueError, IndexError):
-            out.bad_lines += 1
-    out.settle()
-    return out
-
-
-def _parse_line(out: QueueLog, line: str, since: float) -> None:
-    parts = line.split("|", 5)
-    if len(parts) < 5:
-        raise ValueError("not a queue_log line")
-    epoch = _float(parts[0])
-    if epoch is None:
-        raise ValueError("no time")
-    if epoch < since:
-        return
-    callid, agent, event = parts[1], parts[3], parts[4]
-    data = parts[5] if len(parts) > 5 else ""
-    out.note_line(event, data, epoch)
-    if event == "QUEUESTART" or not callid or callid in ("NONE", "MANAGER") or len(callid) > 64:
-        return
-    if event.startswith(FACT_PREFIX):
-        _custom(out, callid, event, data, epoch)
-        return
-    f = out.calls.get(callid)
-    if f is None:
-        return  # app_queue lines of a call whose CCIN is outside the window
-    f.last_at, f.last_line = max(f.last_at, epoch), out.lines
-    _app_queue(f, event, agent, data.split("|"), epoch)
-
-
-def _app_queue(f: Facts, event: str, agent: str, fields: list[str], epoch: float) -> None:
-    if event == "CONNECT":
-        hold = _float(fields[0]) or 0.0
-        at = float(epoch)
-        if f.queued_at is not None:
-            at = max(at, f.queued_at + hold)
-        if f.connect_at is None:
-            f.connect_at, f.seat = at, agent
-    elif event in ("BLINDTRANSFER", "ATTENDEDTRANSFER") and f.transfer is None:
-        if event == "BLINDTRANSFER":
-            f.transfer = {"Extension": fields[0], "Context": fields[1] if len(fields) > 1 else ""}
-        else:
-            f.transfer = {"Target": fields[1] if len(fields) > 1 else fields[0]}
-        f.transfer_at = float(epoch)
-
-
-# The facts that carry one field: the Facts attribute for their time and for the field
-# (None: the fact has no field). The first of each wins.
-_ONE_FIELD: dict[str, tuple[str, str | None]] = {
-    Fact.QUEUE: ("queued_at", "queue"),
-    Fact.QUEUE_EXIT: ("qexit_at", "qexit"),
-    Fact.TRUNK: ("trunk_at", "trunk"),
-    Fact.TRUNK_ANSWERED: ("trunk_answered_at", None),
-    Fact.TRUNK_END: ("trunk_end_at", "trunk_status"),
-    Fact.END: ("ended_at", "cause"),
-}
-# CCROUTE's fields as the CallcoreRoute event's headers (the event they stand in for).
-_ROUTE_HEADERS = ("Kind", "Route", "Prio", "Hotline", "Fallback", "Flags", "Trunk")
-
-
-def _arrival(out: QueueLog, callid: str, data: str) -> None:
-    """CCIN: <time.ms>|dialed|caller|name (the name, free text, may hold '|')."""
-    fields = data.split("|", len(FACT_FIELDS[Fact.IN]))
-    at = _float(fields[0])
-    if at is None or callid in out.calls:
-        return
-    f = out.calls[callid] = Facts(callid, entered_at=at)
-    f.dialed, f.number, f.name = [*fields[1:], "", "", ""][:3]
-    f.last_at, f.last_line = at, out.lines
-
-
-def _custom(out: QueueLog, callid: str, event: str, data: str, epoch: float) -> None:
-    # CC lines: <time.ms>|fields…, the caller name (free text) always last
-    if event == Fact.IN:
-        _arrival(out, callid, data)
-        return
-    f = out.calls.get(callid)
-    if f is None:
-        return
-    fields = data.split("|")
-    at = _float(fields[0])
-    if at is None:
-        raise ValueError(f"{event} without a time")
-    f.last_at, f.last_line = max(f.last_at, at), out.lines
-    if event == Fact.ROUTE:
-        if f.route is None:
-            f.route = dict(zip(_ROUTE_HEADERS, fields[1:8], strict=False))
-            f.route_at = at
-        return
-    one = _ONE_FIELD.get(event)
-    if one is None or getattr(f, one[0]) is not None:
-        return
-    setattr(f, one[0], at)
-    if one[1] is not None:
-        setattr(f, one[1], fields[1] if len(fields) > 1 else "")
-
-
-# ---------------------------------------------------------------------------- facts → events
-
-
-def _stamp(t: float) -> str:
-    return f"{t:.6f}"
-
-
-def facts_events(
-    f: Facts, *, newchannel: bool = True, hangup: bool = True, trunk_uid: str = ""
-) -> list[Message]:
-    """The AMI events the call's facts stand for, in time order, for the tracker to replay.
-
-    `trunk_uid`: the live sub-centre leg of an adopted call, whose DialEnd is still to come.
-    """
-    lid = f.linkedid
-    evs: list[tuple[float, int, dict[str, Any]]] = []
-
-    def add(t: float | None, ev: dict[str, Any]) -> None:
-        if t is not None:
-            ev.setdefault("Uniqueid", lid)
-            ev.setdefault("Linkedid", lid)
-            ev["Timestamp"] = _stamp(t)
-            evs.append((t, len(evs), ev))
-
-    if newchannel:
-        add(f.entered_at, {
-            "Event": "Newchannel",
-            "Channel": f"Reconciled/{lid}",
-            "Context": "from-carrier",
-            "Exten": f.dialed,
-            "CallerIDNum": f.number,
-            "CallerIDName": f.name,
-        })
-    if f.route is not None:
-        add(f.route_at, {"Event": "UserEvent", "UserEvent": UserEvent.ROUTE, **f.route})
-    if f.trunk_at is not None:
-        _trunk_events(f, add, trunk_uid or lid + _TRUNK_SUFFIX)
-    add(f.queued_at, {"Event": "QueueCallerJoin", "Queue": f.queue})
-    add(f.connect_at, {"Event": "AgentConnect", "MemberName": f.seat, "Queue": f.queue})
-    add(f.qexit_at, {"Event": "UserEvent", "UserEvent": UserEvent.QUEUE_EXIT,
-                     "Route": f.queue, "Status": f.qexit})
-    if f.transfer is not None:
-        add(f.transfer_at, _transfer_event(f.transfer, lid))
-    if hangup and f.ended_at is not None:
-        add(f.ended_at, {"Event": "Hangup", "Cause": f.cause})
-    evs.sort(key=lambda e: (e[0], e[1]))
-    return [e for _, _, e in evs]
-
-
-def _trunk_events(
-    f: Facts, add: Callable[[float | None, dict[str, Any]], None], dest_uid: str
-) -> None:
-    """The sub-centre leg: dialed, then answered, or failed (the dialplan's own event)."""
-    dest = {"DestChannel": f"PJSIP/{f.trunk}-reconciled", "DestUniqueid": dest_uid}
-    add(f.trunk_at, {"Event": "DialBegin", **dest})
-    if f.trunk_answered_at is not None:
-        add(f.trunk_answered_at, {"Event": "DialEnd", "DialStatus": "ANSWER", **dest})
-    else:
-        add(f.trunk_end_at, {"Event": "UserEvent", "UserEvent": UserEvent.TRUNK_FAILED,
-                             "Trunk": f.trunk, "Status": f.trunk_status})
-
-
-def _transfer_event(transfer: dict[str, str], lid: str) -> dict[str, Any]:
-    """A seat's transfer as the AMI event Asterisk would have sent: blind or attended."""
-    if "Extension" in transfer:
-        return {"Event": "BlindTransfer", "TransfereeLinkedid": lid, "Result": "Success",
-                **transfer}
-    return {"Event": "AttendedTransfer", "OrigTransfereeLinkedid": lid, "Result": "Success",
-            "SecondTransfereeChannel": transfer["Target"]}
-
-
-def lost_time(f: Facts, qlog: QueueLog, went_away: float | None) -> float:
-    """When a call that ended unobserved (no CCEND) died: when Asterisk went away.
-
-    The engine's own moment of loss if it saw Asterisk go after the call's last fact;
-    else the last line Asterisk wrote before it started again (to the millisecond when
-    the dialplan wrote it); else the call's last fact. Never before the call's last fact
-    (its answer included): the line order, not the clock, tells which restart followed it.
-    """
-    if went_away is not None and went_away >= f.last_at:
-        return went_away
-    for start in qlog.restarts:
-        if start.line > f.last_line:
-            return max(start.stopped_at or f.last_at, f.last_at)
-    return f.last_at
-
-
-LOST_REASON = "Asterisk went away during the call (reconciled)"
-
-
-def use_stored_answer(f: Facts, held: CallRecord) -> None:
-    """Take the answer time a dead engine stored for the call (AMI's, to the microsecond)
-    over the one inferred from CONNECT's whole second, when both tell of the same answer."""
-    if f.connect_at is None or held.answered_at is None or held.seat != f.seat:
-        return
-    at = held.answered_at.timestamp()
-    earliest = f.queued_at if f.queued_at is not None else f.entered_at
-    latest = min((t for t in (f.qexit_at, f.ended_at) if t is not None), default=at)
-    if earliest is not None and earliest <= at <= latest and abs(at - f.connect_at) < 1.0:
-        f.connect_at = at
-        f.last_at = max(f.last_at, at)
-
-
-def rebuild(
-    facts: Iterable[Facts],
-    directory: Callable[[], Directory],
-    qlog: QueueLog,
-    went_away: float | None = None,
-    held: Mapping[str, CallRecord] | None = None,
-) -> list[CallRecord]:
-    """Final records of calls that are over, replayed through a scratch tracker.
-
-    `held`: the open rows the store holds for some of these calls (stored by an engine
-    that died). A rebuilt record keeps their answer time when it is better, and its
-    `as_of` is no older than theirs, so every reader that keeps the newest snapshot of a
-    call (the store, the live figures) takes the end.
-    """
-    held = held or {}
-    last: dict[str, CallRecord] = {}
-    scratch = CallTracker(directory, lambda r: last.__setitem__(r.linkedid, r))
-    for f in facts:
-        if f.entered_at is None:
-            continue
-        if f.linkedid in held:
-            use_stored_answer(f, held[f.linkedid])
-        for ev in facts_events(f):
-            scratch.handle(ev)
-        if scratch.tracked(f.linkedid):  # no CCEND: it died with Asterisk
-            scratch.end_call(f.linkedid, lost_time(f, qlog, went_away), lost=LOST_REASON)
-    out = []
-    for rec in last.values():
-        if _FLAG not in rec.flags:
-            rec.flags.append(_FLAG)
-        if rec.linkedid in held:
-            rec.as_of = max(rec.as_of, held[rec.linkedid].as_of)
-        out.append(rec)
-    return out
-
-
-# ---------------------------------------------------------------------------- the engine's side
 
 
 def stored_calls(engine: Engine, linkedids: list[str]) -> dict[str, CallRecord]:
@@ -556,7 +182,7 @@ class Reconciler:
             if lid in live:
                 for uid in gone:  # a leg whose Hangup we missed
                     self.tracker.handle({"Event": "Hangup", "Uniqueid": uid, "Linkedid": lid,
-                                         "Timestamp": _stamp(time.time())})
+                                         "Timestamp": stamp(time.time())})
                 continue
             f = qlog.calls.get(lid)
             if f is not None:
@@ -565,7 +191,7 @@ class Reconciler:
             if not self.tracker.tracked(lid):
                 rep.ended += 1
                 continue
-            self.tracker.mark(lid, _FLAG)
+            self.tracker.mark(lid, Flag.RECONCILED)
             if f is not None and f.ended_at is not None:
                 self.tracker.end_call(lid, f.ended_at)
             else:
@@ -595,7 +221,7 @@ class Reconciler:
                 # everything after arrive as events queued behind this resync.
                 self.tracker.handle(_newchannel_from(caller))
                 if self.tracker.tracked(lid):
-                    self.tracker.mark(lid, _FLAG)
+                    self.tracker.mark(lid, Flag.RECONCILED)
                     self.tracker.attach_channels(lid, set(chans))
                     rep.adopted += 1
                 continue
@@ -605,7 +231,7 @@ class Reconciler:
                 self.tracker.handle(ev)
             if not self.tracker.tracked(lid):
                 continue
-            self.tracker.mark(lid, _FLAG)
+            self.tracker.mark(lid, Flag.RECONCILED)
             self.tracker.attach_channels(lid, set(chans))
             rep.adopted += 1
 
@@ -669,7 +295,7 @@ def _newchannel_from(ch: Message) -> Message:
         "Exten": "",  # the route event that follows carries the dialed number
         "CallerIDNum": ch.get("CallerIDNum", ""),
         "CallerIDName": ch.get("CallerIDName", ""),
-        "Timestamp": _stamp(time.time() - up),
+        "Timestamp": stamp(time.time() - up),
     }
 
 
