@@ -50,3 +50,17 @@ def temporary_pg_schema(url: str, prefix: str = "cc_test") -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def pg_test_url() -> str:
+    """The PostgreSQL the tests use (CALLCORE_TEST_PG_URL, else the local one); skips the
+    test when it does not answer."""
+    import os
+
+    import pytest
+
+    url = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
+    reason = pg_unreachable_reason(url)
+    if reason:
+        pytest.skip(reason)
+    return url
