@@ -1,0 +1,1 @@
+"""The centre's features, one folder each."""
