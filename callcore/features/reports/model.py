@@ -385,17 +385,14 @@ def row_figures(acc: Acc, pause_reasons: Sequence[str], seats: bool) -> dict[str
 
 @dataclass(frozen=True)
 class WorstWindow:
-    """The 24 hours of the range with the lowest connection rate (docs/figures.md).
-
-    The window is [start, end) when `open_start` is false, else (start, end]: the lowest
-    rate is then reached only by windows starting just after `start`. `whole_range`: the
-    range is not longer than the window, so this is the whole range."""
+    """The 24 hours [start, end) of the range with the lowest connection rate, the earliest
+    such window (docs/figures.md). `whole_range`: the range is not longer than 24 hours,
+    so this is the whole range."""
 
     start: datetime
     end: datetime
     offered: int
     answered: int
-    open_start: bool = False
     whole_range: bool = False
 
     @property
@@ -406,7 +403,6 @@ class WorstWindow:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
-            "open_start": self.open_start,
             "whole_range": self.whole_range,
             "offered": self.offered,
             "answered": self.answered,
@@ -422,12 +418,14 @@ def worst_window(
     tz: str,
     span: float = DAY_SECONDS,
 ) -> WorstWindow | None:
-    """The lowest connection rate of every window [t, t + span) inside [start, end), and the
-    earliest window that has it; None if no call arrived.
+    """The lowest connection rate of the windows [t, t + span) inside [start, end), and the
+    earliest window with it; None if no call arrived.
 
-    Exact: a window's calls change only when its start passes an arrival (t = a) or its
-    end does (t just above a - span), so those starts, and the range's first and last
-    possible starts, are every distinct window.
+    Exact: call i is in the window from t iff a_i - span < t <= a_i, so as t moves the calls
+    change only just after t passes an arrival a_i or a point a_i - span, and each stretch
+    between two such points holds the same calls as the window starting at its end. The
+    windows starting at an arrival, at 24 hours before one, or at the range's first or last
+    possible start are therefore every distinct window there is.
     """
     a = np.asarray(arrivals, dtype=np.float64)
     ok = np.asarray(answered, dtype=bool)
@@ -444,28 +442,21 @@ def worst_window(
     if end - start <= span:
         return WorstWindow(when(start), when(end), int(a.size), int(cum[-1]), whole_range=True)
     last = end - span
-    # closed starts: windows [t, t + span)
-    t_closed = np.unique(np.concatenate(([start, last], a[(a >= start) & (a <= last)])))
-    lo = np.searchsorted(a, t_closed, side="left")
-    hi = np.searchsorted(a, t_closed + span, side="left")
-    # open starts: windows (b - span, b] for an arrival b, where b - span lies in the range
-    b = np.unique(a[(a - span >= start) & (a < end)])
-    lo_b = np.searchsorted(a, b - span, side="right")
-    hi_b = np.searchsorted(a, b, side="right")
-    starts = np.concatenate((t_closed, b - span))
-    off = np.concatenate((hi - lo, hi_b - lo_b))
-    ans = np.concatenate((cum[hi] - cum[lo], cum[hi_b] - cum[lo_b]))
-    opened = np.concatenate((np.zeros(t_closed.size, bool), np.ones(b.size, bool)))
+    t = np.unique(np.concatenate(([start, last], a, a - span)))
+    t = t[(t >= start) & (t <= last)]
+    lo = np.searchsorted(a, t, side="left")
+    hi = np.searchsorted(a, t + span, side="left")
+    off = hi - lo
+    ans = cum[hi] - cum[lo]
     has = off > 0
     if not has.any():
         return None
     rate = np.where(has, ans / np.maximum(off, 1), np.inf)
     low = int(np.argmin(rate))
-    # the same rate exactly (cross products of counts), then the earliest start
-    tied = np.flatnonzero(has & (ans * off[low] == ans[low] * off))
-    i = tied[np.lexsort((opened[tied], starts[tied]))[0]]
-    t0 = float(starts[i])
-    return WorstWindow(when(t0), when(t0 + span), int(off[i]), int(ans[i]), bool(opened[i]))
+    # the same rate exactly (cross products of counts); t is sorted: the first is earliest
+    i = int(np.flatnonzero(has & (ans * off[low] == ans[low] * off))[0])
+    t0 = float(t[i])
+    return WorstWindow(when(t0), when(t0 + span), int(off[i]), int(ans[i]))
 
 
 # -- the report -------------------------------------------------------------------------

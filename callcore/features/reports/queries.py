@@ -78,8 +78,7 @@ class seconds_between(FunctionElement[float]):
 
 
 class ceil_seconds(FunctionElement[int]):
-    """A non-negative number of seconds, to the millisecond, rounded up to a whole number
-    (to the millisecond first: SQLite's julianday arithmetic is a few microseconds off)."""
+    """A non-negative number of seconds, to the millisecond, rounded up to a whole number."""
 
     type = Integer()
     inherit_cache = True
@@ -97,10 +96,13 @@ class earlier(FunctionElement[Any]):
     inherit_cache = True
 
 
+# SQLite keeps times as text, "2025-03-03 08:00:06.500000": whole seconds from strftime,
+# the fraction as written (julianday's floating point is some microseconds off).
+_SQLITE_EPOCH = "(CAST(strftime('%s', {0}) AS INTEGER) + CAST(substr({0}, 20) AS REAL))"
 # Each function's SQL per dialect: {0}, {1} are its arguments.
 _SQL: dict[type[FunctionElement[Any]], dict[str, str]] = {
     epoch: {
-        "sqlite": "((julianday({0}) - 2440587.5) * 86400.0)",
+        "sqlite": _SQLITE_EPOCH.format("{0}"),
         "postgresql": "CAST(EXTRACT(EPOCH FROM {0}) AS DOUBLE PRECISION)",
     },
     bucket: {
@@ -108,7 +110,7 @@ _SQL: dict[type[FunctionElement[Any]], dict[str, str]] = {
         "postgresql": f"CAST(FLOOR(EXTRACT(EPOCH FROM {{0}}) / {BUCKET_SECONDS}) AS BIGINT)",
     },
     seconds_between: {
-        "sqlite": "((julianday({1}) - julianday({0})) * 86400.0)",
+        "sqlite": f"({_SQLITE_EPOCH.format('{1}')} - {_SQLITE_EPOCH.format('{0}')})",
         "postgresql": "CAST(EXTRACT(EPOCH FROM ({1} - {0})) AS DOUBLE PRECISION)",
     },
     ceil_seconds: {
