@@ -7,4 +7,8 @@
 - erlang.py: Erlang C and Erlang A (Palm), seats needed for the site's targets.
 - service.py: `ReportService`: reports, and staffing per interval and zone from observed
   traffic or a same-weekday forecast, beside the seats logged in.
+- export.py: xlsx (a sheet per grouping), CSV (UTF-8 with BOM), JSON.
+- charts.py: PNG charts (matplotlib Agg, a CJK font).
+- queuelog.py: figures from Asterisk's queue_log alone, as queue tools read it.
+- cli.py: the `report` click group (show, staffing, queue-log); api.py: its endpoints.
 """
