@@ -225,10 +225,6 @@ class Acc:
         self.sources |= other.sources
 
 
-def merge_into(target: dict[str, Acc], key: str, acc: Acc) -> None:
-    target.setdefault(key, Acc()).merge(acc)
-
-
 def percentile(hist: Mapping[int, int], q: float = PERCENTILE) -> int | None:
     """Nearest rank: the smallest whole number of seconds s such that at least q of the
     calls took at most s (a histogram of each call's time rounded up to whole seconds)."""

@@ -11,7 +11,8 @@ between the two databases and are compiled per dialect below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,11 +20,15 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import (
     BigInteger,
+    Column,
     ColumnElement,
     Connection,
     Float,
     Integer,
+    MetaData,
     Select,
+    String,
+    Table,
     and_,
     case,
     func,
@@ -35,9 +40,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from callcore.records import Outcome
-from callcore.store.models import Call, CallLeg, SeatEvent, UTCDateTime
+from callcore.store.models import Call, CallLeg, SeatEvent
 from config.schema import ServiceTargets
-from queues.stats import sql_count, sql_counters, sql_ms
+from queues.stats import sql_contribution, sql_flag, sql_ms, sql_sum
 
 from .model import BUCKET_SECONDS, Acc
 
@@ -70,13 +75,6 @@ class bucket(FunctionElement[int]):
     inherit_cache = True
 
 
-class seconds_between(FunctionElement[float]):
-    """Seconds from the first stored time to the second."""
-
-    type = Float()
-    inherit_cache = True
-
-
 class ceil_seconds(FunctionElement[int]):
     """A non-negative number of seconds, to the millisecond, rounded up to a whole number."""
 
@@ -85,13 +83,13 @@ class ceil_seconds(FunctionElement[int]):
 
 
 class later(FunctionElement[Any]):
-    """The later of two times (both stored the same way)."""
+    """The greater of two numbers."""
 
     inherit_cache = True
 
 
 class earlier(FunctionElement[Any]):
-    """The earlier of two times."""
+    """The smaller of two numbers."""
 
     inherit_cache = True
 
@@ -108,10 +106,6 @@ _SQL: dict[type[FunctionElement[Any]], dict[str, str]] = {
     bucket: {
         "sqlite": f"(CAST(strftime('%s', {{0}}) AS INTEGER) / {BUCKET_SECONDS})",
         "postgresql": f"CAST(FLOOR(EXTRACT(EPOCH FROM {{0}}) / {BUCKET_SECONDS}) AS BIGINT)",
-    },
-    seconds_between: {
-        "sqlite": f"({_SQLITE_EPOCH.format('{1}')} - {_SQLITE_EPOCH.format('{0}')})",
-        "postgresql": "CAST(EXTRACT(EPOCH FROM ({1} - {0})) AS DOUBLE PRECISION)",
     },
     ceil_seconds: {
         "sqlite": "(CAST((round(({0}) * 1000) / 1000.0) AS INTEGER)"
@@ -135,10 +129,6 @@ for _fn, _forms in _SQL.items():
         compiles(_fn, _dialect)(_compiler(_template))
 
 
-def _time(value: datetime) -> ColumnElement[Any]:
-    return literal(value, UTCDateTime())
-
-
 # -- optional columns -------------------------------------------------------------------
 
 
@@ -154,93 +144,78 @@ class ColumnSource(Protocol):
     def select(self, start: datetime, end: datetime) -> Select[Any]: ...
 
 
-# -- call sums --------------------------------------------------------------------------
+# -- the report's calls -----------------------------------------------------------------
+# A report reads the calls of its range once: each call's part in every counter (its
+# contribution, `queues.stats.sql_contribution` and `_extra`), its group keys, its
+# whole-second wait and time to a human, into a temporary table. Each grouping is then a
+# plain GROUP BY over integers, and the arrivals for the 24-hour window come from it too.
 
-
-@dataclass(frozen=True)
-class Key:
-    """One grouping column of the call sums: its name and what the database groups by."""
-
-    name: str
-    expr: ColumnElement[Any]
-
-
-KEYS = {
-    "bucket": Key("bucket", bucket(calls.c.entered_at)),
-    "route": Key("route", calls.c.route),
-    "hotline": Key("hotline", calls.c.hotline),
-    "seat": Key("seat", calls.c.seat),
-}
-
-
-def _periods(lo: datetime, hi: datetime, cap: datetime) -> Any:
-    """Seat states that began in [lo, hi), each with when it ended: the seat's next event
-    in that stretch, else `cap` (the range's end, or now if sooner)."""
-    nxt = func.lead(events.c.at).over(
-        partition_by=events.c.seat, order_by=(events.c.at, events.c.as_of)
-    )
-    return (
-        select(
-            events.c.seat,
-            events.c.state,
-            events.c.reason,
-            events.c.zone,
-            events.c.linkedid,
-            events.c.at,
-            func.coalesce(nxt, _time(cap)).label("until"),
-        )
-        .where(events.c.at >= lo, events.c.at < hi)
-        .subquery("periods")
-    )
+KEYS = ("bucket", "route", "hotline", "seat")
 
 
 def _joins(start: datetime, end: datetime, now: datetime) -> tuple[Any, Any]:
-    """Per call: its seat transfers (call_legs) and its wrap-up seconds (seat_events)."""
+    """Per call: its seat transfers (call_legs) and its wrap-up seconds (seat_events: a
+    wrap-up lasts until the seat's next change, or now)."""
     tail = end + CALL_TAIL
     moved = (
         select(legs.c.linkedid, func.count().label("n"))
         .where(
-            legs.c.kind.in_(TRANSFER_KINDS),
-            legs.c.started_at >= start,
-            legs.c.started_at < tail,
+            legs.c.kind.in_(TRANSFER_KINDS), legs.c.started_at >= start, legs.c.started_at < tail
         )
         .group_by(legs.c.linkedid)
         .subquery("moved")
     )
-    p = _periods(start, tail, min(tail, now))
+    # the seat's next change after each wrap-up, found by index (seat, at): cheaper than
+    # numbering every seat event of the stretch with a window function
+    e = events.alias("wrapping")
+    later_ = events.alias("after")
+    nxt = (
+        select(func.min(later_.c.at))
+        .where(later_.c.seat == e.c.seat, later_.c.at > e.c.at)
+        .scalar_subquery()
+    )
+    ends = (
+        select(e.c.linkedid, e.c.at, nxt.label("nxt"))
+        .where(e.c.state == "wrap_up", e.c.linkedid != "", e.c.at >= start, e.c.at < tail)
+        .subquery("ends")
+    )
+    until = func.coalesce(epoch(ends.c.nxt), literal(min(tail, now).timestamp()))
     wrap = (
-        select(p.c.linkedid, func.sum(seconds_between(p.c.at, p.c.until)).label("s"))
-        .where(p.c.state == "wrap_up", p.c.linkedid != "")
-        .group_by(p.c.linkedid)
+        select(ends.c.linkedid, func.sum(until - epoch(ends.c.at)).label("s"))
+        .group_by(ends.c.linkedid)
         .subquery("wrap")
     )
     return moved, wrap
 
 
-def _extra_counters(
-    targets: ServiceTargets, moved: Any, wrap: Any
+def _extra(
+    base: Any, targets: ServiceTargets, moved: Any, wrap: Any
 ) -> dict[str, ColumnElement[Any]]:
-    c = calls.c
+    """Per call, the report's own counters (`model.EXTRA_COUNTERS`); `base` is the calls
+    with their times as epoch seconds (te entered, ta answered, tn ended)."""
+    c = base.c
     answered = c.answered_at.is_not(None)
     abandoned = and_(c.answered_at.is_(None), c.outcome == Outcome.ABANDONED.value)
     trunk = c.route.like("trunk:%")
     handled = and_(answered, ~trunk)
     queued = c.queued_at.is_not(None)
-    lasted_ms = func.coalesce(func.round(seconds_between(c.entered_at, c.ended_at) * 1000), 1e12)
-    short_ms = targets.short_abandon_seconds * 1000
+    lasted_ms = func.coalesce(func.round((c.tn - c.te) * 1000), 1e12)
+    moves = func.coalesce(moved.c.n, 0)
     return {
-        "short_abandoned": sql_count(and_(abandoned, lasted_ms < short_ms)),
-        "reach_ms": sql_ms(answered, seconds_between(c.entered_at, c.answered_at)),
-        "reach_n": sql_count(answered),
-        "handled": sql_count(handled),
+        "short_abandoned": sql_flag(
+            and_(abandoned, lasted_ms < targets.short_abandon_seconds * 1000)
+        ),
+        "reach_ms": sql_ms(answered, c.ta - c.te),
+        "reach_n": sql_flag(answered),
+        "handled": sql_flag(handled),
         "handled_talk_ms": sql_ms(and_(handled, c.talk_seconds.is_not(None)), c.talk_seconds),
         "wrap_ms": sql_ms(handled, func.coalesce(wrap.c.s, 0.0)),
-        "transfers": func.coalesce(func.sum(func.coalesce(moved.c.n, 0)), 0),
-        "transferred": sql_count(func.coalesce(moved.c.n, 0) > 0),
-        "subcentre": sql_count(and_(answered, trunk)),
-        "queued": sql_count(queued),
+        "transfers": moves,
+        "transferred": sql_flag(moves > 0),
+        "subcentre": sql_flag(and_(answered, trunk)),
+        "queued": sql_flag(queued),
         "queued_wait_ms": sql_ms(queued, func.coalesce(c.wait_seconds, 0.0)),
-        "queue_abandoned": sql_count(and_(abandoned, queued)),
+        "queue_abandoned": sql_flag(and_(abandoned, queued)),
     }
 
 
@@ -248,86 +223,173 @@ def _nonneg(x: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((x > 0, x), else_=literal(0.0))
 
 
-def call_sums(
+@dataclass
+class CallTable:
+    """The report's calls in a temporary table: its columns by role."""
+
+    table: Table
+    counters: tuple[str, ...]
+    given: tuple[tuple[str, str], ...]  # (column, optional counter) from column sources
+
+    def drop(self, conn: Connection) -> None:
+        self.table.drop(conn, checkfirst=True)
+
+
+def load_calls(
     conn: Connection,
     start: datetime,
     end: datetime,
-    keys: Sequence[str],
     targets: ServiceTargets,
     sources: Sequence[ColumnSource] = (),
     now: datetime | None = None,
-) -> list[tuple[tuple[Any, ...], Acc]]:
-    """The calls that arrived in [start, end), summed per value of `keys` (names of
-    `KEYS`): one Acc per key value and whole-second wait and time to a human."""
+) -> CallTable:
+    """Read the calls that arrived in [start, end) once, into a temporary table."""
     now = now or end
-    c = calls.c
+    k = calls.c
+    base = (
+        select(
+            calls,
+            epoch(k.entered_at).label("te"),
+            epoch(k.answered_at).label("ta"),
+            epoch(k.ended_at).label("tn"),
+        )
+        .where(k.entered_at >= start, k.entered_at < end)
+        .subquery("base")
+    )
+    c = base.c
     moved, wrap = _joins(start, end, now)
     answered = c.answered_at.is_not(None)
-    wait_s = case((answered, ceil_seconds(_nonneg(func.coalesce(c.wait_seconds, 0.0)))))
-    reach_s = case((answered, ceil_seconds(_nonneg(seconds_between(c.entered_at, c.answered_at)))))
-    sums = {**sql_counters(calls, targets.answer_seconds), **_extra_counters(targets, moved, wrap)}
-    joined = calls.outerjoin(moved, moved.c.linkedid == c.linkedid).outerjoin(
+    per_call = {
+        **sql_contribution(base, targets.answer_seconds),
+        **_extra(base, targets, moved, wrap),
+    }
+    joined = base.outerjoin(moved, moved.c.linkedid == c.linkedid).outerjoin(
         wrap, wrap.c.linkedid == c.linkedid
     )
-    given: list[tuple[str, str]] = []  # (source's subquery label, counter)
+    given: list[tuple[str, str]] = []
+    source_cols: dict[str, ColumnElement[Any]] = {}
     for i, src in enumerate(sources):
         sub = src.select(start, end).subquery(f"src{i}")
         joined = joined.outerjoin(sub, sub.c.linkedid == c.linkedid)
         for name in src.counters:
-            label = f"src{i}_{name}"
-            sums[label] = func.coalesce(func.sum(sub.c[name]), 0)
-            given.append((label, name))
-    group = [KEYS[k].expr.label(f"k_{k}") for k in keys]
-    columns = [wait_s.label("wait_s"), reach_s.label("reach_s")]
-    columns += [v.label(k) for k, v in sums.items()]
-    stmt = (
-        select(*group, *columns)
-        .select_from(joined)
-        .where(c.entered_at >= start, c.entered_at < end)
-        .group_by(*[KEYS[k].expr for k in keys], wait_s, reach_s)
+            source_cols[f"src{i}_{name}"] = func.coalesce(sub.c[name], 0.0)
+            given.append((f"src{i}_{name}", name))
+    columns: dict[str, tuple[ColumnElement[Any], Any]] = {
+        "t": (c.te, Float()),
+        "bucket": (bucket(c.entered_at), BigInteger()),
+        "route": (c.route, String()),
+        "hotline": (c.hotline, String()),
+        "seat": (c.seat, String()),
+        "answered_flag": (sql_flag(answered), Integer()),
+        "wait_s": (
+            case((answered, ceil_seconds(_nonneg(func.coalesce(c.wait_seconds, 0.0))))),
+            Integer(),
+        ),
+        "reach_s": (
+            case((answered, ceil_seconds(_nonneg(c.ta - c.te)))),
+            Integer(),
+        ),
+    }
+    columns |= {k: (v, BigInteger()) for k, v in per_call.items()}
+    columns |= {k: (v, Float()) for k, v in source_cols.items()}
+    table = Table(
+        f"report_calls_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        *[Column(k, t) for k, (_v, t) in columns.items()],
+        prefixes=["TEMPORARY"],
     )
-    out: list[tuple[tuple[Any, ...], Acc]] = []
-    for row in conn.execute(stmt).mappings():
-        acc = Acc()
-        for k in sums:
-            if not k.startswith("src"):
-                acc.counters[k] = int(row[k] or 0)
-        for label, name in given:
-            acc.counters[name] += float(row[label] or 0)
+    table.create(conn)
+    select_ = select(*[v.label(k) for k, (v, _t) in columns.items()]).select_from(joined)
+    conn.execute(table.insert().from_select(list(columns), select_))
+    return CallTable(table, tuple(per_call), tuple(given))
+
+
+def call_sums(
+    conn: Connection, ct: CallTable, keys: Sequence[str], key_of: Callable[..., Hashable]
+) -> dict[Hashable, Acc]:
+    """The report's calls summed per group: the database groups by `keys` (of `KEYS`),
+    `key_of(*values)` names the group they belong to (a local interval, a zone, ...).
+    Counters are one query; the whole-second histograms of the answered calls' waits and
+    times to a human are two more, small ones."""
+    t = ct.table.c
+    group = [t[k] for k in keys]
+    sums = [sql_sum(t[k]) for k in ct.counters]
+    sums += [func.coalesce(func.sum(t[col]), 0.0) for col, _n in ct.given]
+    out: dict[Hashable, Acc] = {}
+    width = len(keys)
+    for row in conn.execute(select(*group, *sums).group_by(*group)):
+        acc = out.setdefault(key_of(*row[:width]), Acc())
+        values = row[width:]
+        for name, v in zip(ct.counters, values, strict=False):
+            acc.counters[name] += int(v)
+        for (_col, name), v in zip(ct.given, values[len(ct.counters) :], strict=True):
+            acc.counters[name] += float(v)
             acc.sources.add(name)
-        n = acc.counters["answered"]
-        if row["wait_s"] is not None and n:
-            acc.wait_hist[int(row["wait_s"])] = n
-            acc.reach_hist[int(row["reach_s"])] = n
-        out.append((tuple(row[f"k_{k}"] for k in keys), acc))
+    for column, hist in ((t.wait_s, "wait_hist"), (t.reach_s, "reach_hist")):
+        stmt = (
+            select(*group, column, func.count())
+            .where(t.answered_flag == 1)
+            .group_by(*group, column)
+        )
+        for row in conn.execute(stmt):
+            getattr(out.setdefault(key_of(*row[:width]), Acc()), hist)[int(row[width])] += int(
+                row[width + 1]
+            )
     return out
+
+
+def arrivals(conn: Connection, ct: CallTable) -> tuple[np.ndarray, np.ndarray]:
+    """Every call's arrival (epoch seconds) and whether a human answered."""
+    rows = conn.execute(select(ct.table.c.t, ct.table.c.answered_flag)).all()
+    if not rows:
+        return np.empty(0), np.empty(0, dtype=bool)
+    data = np.array([tuple(r) for r in rows], dtype=np.float64)
+    return data[:, 0], data[:, 1].astype(bool)
 
 
 # -- seat time ---------------------------------------------------------------------------
 
 
+def _periods(lo: datetime, hi: datetime, cap: datetime) -> Any:
+    """Seat states that began in [lo, hi) with their start t and end u in epoch seconds:
+    u is the seat's next event in that stretch, else `cap` (the range's end, or now if
+    sooner). Ordered by time alone, the index order (seat, at): two changes of one seat in
+    the same microsecond are rare."""
+    t = epoch(events.c.at)
+    nxt = func.lead(t).over(partition_by=events.c.seat, order_by=events.c.at)
+    return (
+        select(
+            events.c.seat,
+            events.c.state,
+            events.c.reason,
+            events.c.zone,
+            events.c.linkedid,
+            t.label("t"),
+            func.coalesce(nxt, literal(cap.timestamp())).label("u"),
+        )
+        .where(events.c.at >= lo, events.c.at < hi)
+        .subquery("periods")
+    )
+
+
 def seat_time(
-    conn: Connection, start: datetime, end: datetime, key: str | None, now: datetime
-) -> dict[str, Acc]:
-    """Seconds each seat (key "seat"), zone (key "zone", the seat's zone at the time) or
-    everyone (key None) spent in each state and pause reason inside [start, end)."""
+    conn: Connection, start: datetime, end: datetime, now: datetime
+) -> list[tuple[str, str, str, str, float]]:
+    """(seat, zone, state, pause reason, seconds) inside [start, end): the seat's zone at
+    the time, the reason only for pauses."""
     cap = min(end, now)
     p = _periods(start - SEAT_LOOKBACK, end, cap)
-    lo = later(p.c.at, _time(start))
-    hi = earlier(p.c.until, _time(cap))
-    keys = [p.c[key]] if key else []
+    lo, hi = literal(start.timestamp()), literal(cap.timestamp())
+    keys = [p.c.seat, p.c.zone, p.c.state, p.c.reason]
     stmt = (
-        select(*keys, p.c.state, p.c.reason, func.sum(seconds_between(lo, hi)).label("s"))
-        .where(p.c.until > _time(start), p.c.at < _time(cap))
-        .group_by(*keys, p.c.state, p.c.reason)
+        select(*keys, func.sum(earlier(p.c.u, hi) - later(p.c.t, lo)))
+        .where(p.c.u > lo, p.c.t < hi)
+        .group_by(*keys)
     )
-    out: dict[str, Acc] = {}
-    for row in conn.execute(stmt).mappings():
-        reason = row["reason"] if row["state"] == "paused" else ""
-        out.setdefault((row[key] if key else "") or "", Acc()).seat_time[
-            (row["state"], reason)
-        ] += float(row["s"] or 0.0)
-    return out
+    return [
+        (seat, zone or "", state, reason if state == "paused" else "", float(secs or 0.0))
+        for seat, zone, state, reason, secs in conn.execute(stmt)
+    ]
 
 
 def seat_periods(
@@ -337,30 +399,12 @@ def seat_periods(
     seats' states one by one, for splitting into intervals (staffing)."""
     cap = min(end, now)
     p = _periods(start - SEAT_LOOKBACK, end, cap)
-    stmt = select(p.c.seat, p.c.state, p.c.zone, epoch(p.c.at), epoch(p.c.until)).where(
-        p.c.until > _time(start), p.c.at < _time(cap)
-    )
     lo, hi = start.timestamp(), cap.timestamp()
+    stmt = select(p.c.seat, p.c.state, p.c.zone, p.c.t, p.c.u).where(
+        p.c.u > literal(lo), p.c.t < literal(hi)
+    )
     return [
         (seat, state, zone, max(a, lo), min(b, hi))
         for seat, state, zone, a, b in conn.execute(stmt)
         if min(b, hi) > max(a, lo)
     ]
-
-
-# -- arrivals ---------------------------------------------------------------------------
-
-
-def arrivals(conn: Connection, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """Every call's arrival (epoch seconds) in [start, end) and whether a human answered."""
-    c = calls.c
-    stmt = (
-        select(epoch(c.entered_at), case((c.answered_at.is_not(None), 1), else_=0))
-        .where(c.entered_at >= start, c.entered_at < end)
-        .order_by(c.entered_at)
-    )
-    rows = conn.execute(stmt).all()
-    if not rows:
-        return np.empty(0), np.empty(0, dtype=bool)
-    data = np.asarray(rows, dtype=np.float64)
-    return data[:, 0], data[:, 1].astype(bool)

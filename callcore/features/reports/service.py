@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -28,7 +29,6 @@ from .model import (
     day_key,
     interval_key,
     labeller,
-    merge_into,
     midnight,
     row_figures,
     unit_of_number,
@@ -83,27 +83,27 @@ class ReportService:
         targets = cfg.site.targets
         reasons = [r.id for r in cfg.pause_reasons]
         with self.engine.connect() as conn:
-            sums: dict[str, list[tuple[tuple[Any, ...], Acc]]] = {}
-            for db_key in dict.fromkeys(_DB_KEY[g] for g in wanted) or ["bucket"]:
-                sums[db_key] = queries.call_sums(
-                    conn, rng.start, rng.end, [db_key], targets, self.sources, now
-                )
-            seat_time = {
-                g: queries.seat_time(conn, rng.start, rng.end, _SEAT_KEY[g], now)
-                for g in wanted
-                if g in _SEAT_KEY
-            }
-            everyone = queries.seat_time(conn, rng.start, rng.end, None, now).get("", Acc())
-            times, answered = queries.arrivals(conn, rng.start, rng.end)
-        total = Acc()
-        for _key, acc in next(iter(sums.values())):
-            total.merge(acc)
-        total.seat_time.update(everyone.seat_time)
+            ct = queries.load_calls(conn, rng.start, rng.end, targets, self.sources, now)
+            try:
+                sums = {
+                    g: queries.call_sums(conn, ct, [_DB_KEY[g]], self._key_of(cfg, g, interval))
+                    for g in wanted
+                }
+                whole = queries.call_sums(conn, ct, [], lambda: "")
+                times, answered = queries.arrivals(conn, ct)
+            finally:
+                ct.drop(conn)
+                conn.commit()
+            seat_rows = queries.seat_time(conn, rng.start, rng.end, now)
+        total = whole.get("", Acc())
+        seat_time = _seat_time(seat_rows)
+        total.seat_time.update(seat_time[None].get("", Acc()).seat_time)
         groups: dict[str, list[Row]] = {}
         for g in wanted:
-            accs = self._group(cfg, g, sums[_DB_KEY[g]], rng, interval)
-            for key, acc in seat_time.get(g, {}).items():
-                accs.setdefault(key, Acc()).seat_time.update(acc.seat_time)
+            accs = self._fill(g, sums[g], rng, cfg.site.timezone, interval)
+            if g in _SEAT_KEY:
+                for key, acc in seat_time[_SEAT_KEY[g]].items():
+                    accs.setdefault(key, Acc()).seat_time.update(acc.seat_time)
             label = labeller(cfg, g, lang)
             seats = g in _SEAT_KEY
             groups[g.value] = [
@@ -126,31 +126,33 @@ class ReportService:
             lang=lang,
         )
 
-    def _group(
-        self,
-        cfg: SiteConfig,
-        g: Grouping,
-        rows: list[tuple[tuple[Any, ...], Acc]],
-        rng: Range,
-        interval: int,
-    ) -> dict[str, Acc]:
+    @staticmethod
+    def _key_of(cfg: SiteConfig, g: Grouping, interval: int) -> Callable[[Any], str]:
+        """The group a database key value belongs to."""
         tz = cfg.site.timezone
         units = unit_of_number(cfg)
-        key_of: Callable[[Any], str] = {
-            Grouping.INTERVAL: lambda b: interval_key(int(b), tz, interval),
-            Grouping.DAY: lambda b: day_key(int(b), tz),
-            Grouping.WEEK: lambda b: week_key(int(b), tz),
-            Grouping.NUMBER: lambda n: n or "",
-            Grouping.UNIT: lambda n: units.get(n or "", ""),
-            Grouping.ZONE: lambda r: zone_of_route(r or ""),
-            Grouping.SEAT: lambda s: s or "",
-        }[g]
-        out: dict[str, Acc] = {}
-        if g in (Grouping.INTERVAL, Grouping.DAY, Grouping.WEEK):
-            for b in _buckets(rng):  # every interval of the range, with calls or not
-                out.setdefault(key_of(b), Acc())
-        for (value,), acc in rows:
-            merge_into(out, key_of(value), acc)
+        return cache(
+            {
+                Grouping.INTERVAL: lambda b: interval_key(int(b), tz, interval),
+                Grouping.DAY: lambda b: day_key(int(b), tz),
+                Grouping.WEEK: lambda b: week_key(int(b), tz),
+                Grouping.NUMBER: lambda n: n or "",
+                Grouping.UNIT: lambda n: units.get(n or "", ""),
+                Grouping.ZONE: lambda r: zone_of_route(r or ""),
+                Grouping.SEAT: lambda s: s or "",
+            }[g]
+        )
+
+    def _fill(
+        self, g: Grouping, accs: dict[Any, Acc], rng: Range, tz: str, interval: int
+    ) -> dict[str, Acc]:
+        """Time groupings show every interval (day, week) of the range, with calls or not."""
+        if g not in (Grouping.INTERVAL, Grouping.DAY, Grouping.WEEK):
+            return dict(accs)
+        key_of = self._key_of(self.config(), g, interval)
+        out = {key_of(b): Acc() for b in _buckets(rng)}
+        for k, acc in accs.items():
+            out.setdefault(k, Acc()).merge(acc)
         return out
 
     # -- staffing ------------------------------------------------------------------------
@@ -187,14 +189,25 @@ class ReportService:
         zone: dict[str, Acc] = defaultdict(Acc)
         now = self.clock()
         for rng in ranges:
-            rows = queries.call_sums(
-                conn, rng.start, rng.end, ["bucket", "route"], cfg.site.targets, (), now
-            )
-            for (b, route), acc in rows:
-                z = zone_of_route(route or "")
+            ct = queries.load_calls(conn, rng.start, rng.end, cfg.site.targets, (), now)
+            try:
+                rows = queries.call_sums(
+                    conn,
+                    ct,
+                    ["bucket", "route"],
+                    cache(
+                        lambda b, r: (
+                            interval_key(int(b), tz, interval)[11:],
+                            zone_of_route(r or ""),
+                        )
+                    ),
+                )
+            finally:
+                ct.drop(conn)
+                conn.commit()
+            for (slot, z), acc in rows.items():
                 if not z or z.startswith("trunk:"):
                     continue  # the sub-centre's own seats answer those
-                slot = interval_key(int(b), tz, interval)[11:]  # HH:MM
                 per[(slot, z)].merge(acc)
                 zone[z].merge(acc)
         return _Traffic(per, zone, len(ranges))
@@ -278,6 +291,15 @@ class ReportService:
                     )
                 )
         return Staffing(day, interval, kind, based_on, rows, params)
+
+
+def _seat_time(rows: list[tuple[str, str, str, str, float]]) -> dict[str | None, dict[str, Acc]]:
+    """Seat seconds by seat, by zone (the seat's zone at the time) and for everyone (None)."""
+    out: dict[str | None, dict[str, Acc]] = {"seat": {}, "zone": {}, None: {}}
+    for seat, zone, state, reason, secs in rows:
+        for key, value in (("seat", seat), ("zone", zone), (None, "")):
+            out[key].setdefault(value, Acc()).seat_time[(state, reason)] += secs
+    return out
 
 
 def _buckets(rng: Range) -> range:
