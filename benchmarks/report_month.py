@@ -65,10 +65,17 @@ def generate(n: int, first: date, days: int, seed: int = 7) -> Iterator[tuple[di
     day than by night."""
     rnd = random.Random(seed)
     start = datetime.combine(first, datetime.min.time(), tzinfo=UTC) - timedelta(hours=8)
-    for i in range(n):
-        # three calls in four between 08:00 and 20:00 local, the rest at any hour
-        hour = 8 + rnd.random() * 12 if rnd.random() < 0.75 else rnd.random() * 24
-        t = start + timedelta(days=rnd.randrange(days), hours=hour)
+    # three calls in four between 08:00 and 20:00 local, the rest at any hour; written in
+    # time order, as a live store is (rows of one day lie together)
+    times = sorted(
+        start
+        + timedelta(
+            days=rnd.randrange(days),
+            hours=8 + rnd.random() * 12 if rnd.random() < 0.75 else rnd.random() * 24,
+        )
+        for _ in range(n)
+    )
+    for i, t in enumerate(times):
         number, route = rnd.choice(ROUTES)
         seat = rnd.choice(SEATS)
         lid = f"{t.timestamp():.6f}.{i}"

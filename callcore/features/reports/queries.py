@@ -129,6 +129,14 @@ for _fn, _forms in _SQL.items():
         compiles(_fn, _dialect)(_compiler(_template))
 
 
+def tune(conn: Connection) -> None:
+    """SQLite: a 64 MB page cache and temporary tables in memory for this connection (the
+    default 2 MB cache rereads the month's pages from disk for every pass)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size=-65536")
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+
+
 # -- optional columns -------------------------------------------------------------------
 
 

@@ -83,6 +83,7 @@ class ReportService:
         targets = cfg.site.targets
         reasons = [r.id for r in cfg.pause_reasons]
         with self.engine.connect() as conn:
+            queries.tune(conn)
             ct = queries.load_calls(conn, rng.start, rng.end, targets, self.sources, now)
             try:
                 sums = {
@@ -163,6 +164,7 @@ class ReportService:
         tz = self.config().site.timezone
         rng = Range(midnight(day, tz), midnight(day + timedelta(days=1), tz), "day")
         with self.engine.connect() as conn:
+            queries.tune(conn)
             traffic = self._traffic(conn, [rng], interval)
             on_duty = self._on_duty(conn, rng, interval)
         return self._size(day, interval, "observed", [day], traffic, on_duty)
@@ -177,6 +179,7 @@ class ReportService:
         ]
         rng = Range(midnight(day, tz), midnight(day + timedelta(days=1), tz), "day")
         with self.engine.connect() as conn:
+            queries.tune(conn)
             traffic = self._traffic(conn, ranges, interval)
             on_duty = self._on_duty(conn, rng, interval)
         return self._size(day, interval, "forecast", history, traffic, on_duty)
