@@ -285,12 +285,16 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--pg", default=DEFAULT_PG_URL)
+    ap.add_argument(
+        "--sqlite-file", type=Path, help="Keep the SQLite store here (reused if it exists)."
+    )
     args = ap.parse_args()
     first = date(2025, 3, 1)
     with tempfile.TemporaryDirectory() as tmp:
         targets = []
         if args.db in ("sqlite", "both"):
-            targets.append(("SQLite", f"sqlite:///{Path(tmp) / 'month.db'}", None))
+            path = args.sqlite_file or Path(tmp) / "month.db"
+            targets.append(("SQLite", f"sqlite:///{path}", None))
         if args.db in ("postgresql", "both"):
             targets.append(("PostgreSQL", None, args.pg))
         for name, url, pg in targets:
@@ -302,8 +306,12 @@ def main() -> None:
 
 
 def run(name: str, url: str, n: int, first: date) -> None:
-    print(f"{name}: loading {n:,} calls over March 2025 ...")
-    print(f"  loaded in {load(url, n, first, 31):.1f} s")
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite") else None
+    if path is None or not path.exists():
+        print(f"{name}: loading {n:,} calls over March 2025 ...")
+        print(f"  loaded in {load(url, n, first, 31):.1f} s")
+    else:
+        print(f"{name}: the store in {path}")
     for what, secs in measure(url, first).items():
         print(f"  {what}: {secs:.2f} s")
 
