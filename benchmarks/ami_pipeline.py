@@ -41,12 +41,23 @@ def stream(copies: int) -> tuple[list[bytes], int]:
     # only what the engine's AMI user receives today (the manager.conf filter, AMI_EVENTS);
     # the capture may predate a narrowing of that filter
     wanted = tuple(f"Event: {name}\r\n".encode() for name in AMI_EVENTS)
-    frames = [f + b"\r\n\r\n" for f in body.split(b"\r\n\r\n")
-              if f.startswith(b"Event: ") and (f + b"\r\n").startswith(wanted)]
+    frames = [
+        f + b"\r\n\r\n"
+        for f in body.split(b"\r\n\r\n")
+        if f.startswith(b"Event: ") and (f + b"\r\n").startswith(wanted)
+    ]
     one = b"".join(frames)
     data = b"".join(
-        _IDS.sub(lambda m, k=k: m.group(1) + b": " + str(int(m.group(2)) + k * 10_000_000).encode()
-                 + b"." + m.group(3), one)
+        _IDS.sub(
+            lambda m, k=k: (
+                m.group(1)
+                + b": "
+                + str(int(m.group(2)) + k * 10_000_000).encode()
+                + b"."
+                + m.group(3)
+            ),
+            one,
+        )
         for k in range(copies)
     )
     return [data[i : i + 65536] for i in range(0, len(data), 65536)], len(frames) * copies
@@ -115,9 +126,11 @@ def main() -> None:
     args = ap.parse_args()
     chunks, events = stream(args.copies)
     print(f"{events} events ({args.copies} copies of {CAPTURE.name}), {len(chunks)} reads")
-    for name, run in (("callcore: read path (parse, hand-off)", parser_only),
-                      ("callcore: read path + every handler", callcore_pipeline),
-                      ("panoramisk: parse only", panoramisk_parser)):
+    for name, run in (
+        ("callcore: read path (parse, hand-off)", parser_only),
+        ("callcore: read path + every handler", callcore_pipeline),
+        ("panoramisk: parse only", panoramisk_parser),
+    ):
         rate, n = best(run, chunks, args.repeat)
         print(f"{name:40s} {rate:>10,.0f} events/s  ({n} events)")
     if args.profile:

@@ -96,8 +96,15 @@ async def fill(r: aioredis.Redis, keys: Keys, cfg: SiteConfig, waiting: int) -> 
         for m in range(minute - 60, minute + 1):
             fields = {}
             for q in queues:
-                for c, v in (("offered", 5), ("answered", 4), ("within_sl", 3), ("wait_ms", 40000),
-                             ("wait_n", 4), ("talk_ms", 400000), ("talk_n", 4)):
+                for c, v in (
+                    ("offered", 5),
+                    ("answered", 4),
+                    ("within_sl", 3),
+                    ("wait_ms", 40000),
+                    ("wait_n", 4),
+                    ("talk_ms", 400000),
+                    ("talk_n", 4),
+                ):
                     fields[f"q:{q}|{c}"] = v
                 fields[f"q:{q}|wait_max_ms"] = 30000
             p.hset(keys.minute(m), mapping=fields)

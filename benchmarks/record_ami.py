@@ -32,8 +32,9 @@ def main() -> None:
             time.sleep(0.2)
     else:
         raise SystemExit("AMI never answered")
-    login = (f"Action: Login\r\nUsername: {cfg.pbx.ami_user}\r\nSecret: {secret}\r\n"
-             "Events: on\r\n\r\n")
+    login = (
+        f"Action: Login\r\nUsername: {cfg.pbx.ami_user}\r\nSecret: {secret}\r\nEvents: on\r\n\r\n"
+    )
     sock.sendall(login.encode())
     sock.settimeout(0.5)
     with open(args.out, "wb") as f:

@@ -12,6 +12,7 @@ from callcore.commands import Context, fail, pass_ctx
 from callcore.features.calls import cli as calls_cli
 from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.knowledge import cli as knowledge_cli
+from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
 from callcore.features.transfers import cli as transfers_cli
 from callcore.features.workorders import cli as workorders_cli
@@ -364,6 +365,7 @@ for command in (
     enterprises_cli.enterprise_group,
     supervisors_cli.supervise,
     knowledge_cli.kb,
+    reports_cli.report,
 ):
     main.add_command(command)
 

@@ -67,6 +67,10 @@ class ServiceTargets(Strict):
     answer_seconds: Annotated[int, Field(ge=1, le=600)] = 15
     sl_target: Annotated[float, Field(gt=0, le=1)] = 0.9
     answer_rate_target: Annotated[float, Field(gt=0, le=1)] = 0.95
+    # Staffing: the share of offered calls that may abandon (Erlang A sizes for it).
+    abandon_target: Annotated[float, Field(ge=0, le=1)] = 0.03
+    # An abandon this soon after the call arrived is a short abandon, shown apart.
+    short_abandon_seconds: Annotated[int, Field(ge=0, le=60)] = 5
 
 
 class Site(Strict):

@@ -16,6 +16,8 @@ have nsenter     || need+=(util-linux)
 have redis-server || need+=(redis-server)
 have pg_ctlcluster || need+=(postgresql)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# report charts label in Chinese: a CJK font if the machine has none
+{ have fc-list && [ -n "$(fc-list :lang=zh 2>/dev/null)" ]; } || need+=(fontconfig fonts-wqy-microhei)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -77,3 +77,17 @@ def migrated_engine(url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def pg_test_url() -> str:
+    """The PostgreSQL the tests use (CALLCORE_TEST_PG_URL, else the local one); skips the
+    test when it does not answer."""
+    import os
+
+    import pytest
+
+    url = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
+    reason = pg_unreachable_reason(url)
+    if reason:
+        pytest.skip(reason)
+    return url
