@@ -71,6 +71,7 @@ class Figures:
     stored: int = 0
     duplicates: int = 0
     missing: int = 0
+    unreached: int = 0  # calls whose INVITE found no Asterisk at all (the host was down)
     outcomes: dict[str, int] = field(default_factory=dict)
     reconciled: int = 0
     recover_s: float | None = None
@@ -92,6 +93,7 @@ async def check_traffic(
     fault: str,
     *,
     lost_ok: bool = False,
+    unreached_ok: bool = False,
     timeout: float = 60.0,
 ) -> tuple[list[CallResult], dict[str, CallRecord], Figures]:
     """Wait for the calls, then the three assertions every fault test makes."""

@@ -177,7 +177,7 @@ async def server() -> AsyncIterator[FastAgiServer]:
 
 
 async def normal_request(srv: FastAgiServer) -> Exchange:
-    return await fake_asterisk(srv.bound_port, agi_env("echo", ("x",)), within=1.0)
+    return await fake_asterisk(srv.bound_port, agi_env("echo", ("x",)), within=5.0)
 
 
 # ------------------------------------------------------------------ the happy path
