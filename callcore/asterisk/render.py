@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+import seats
 from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
@@ -239,9 +240,22 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
     }
 
 
+# Each feature's own dialplan snippet (`<feature>/dialplan.conf.j2`), included by
+# extensions.conf.j2 as "<name>/dialplan.conf.j2".
+_FEATURES = Path(__file__).resolve().parents[1] / "features"
+FEATURE_DIALPLANS = {
+    "firstcontact": jinja2.FileSystemLoader(_FEATURES / "firstcontact"),
+    "transfers": jinja2.FileSystemLoader(_FEATURES / "transfers"),
+    "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
+    "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
+}
+
+
 def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(TEMPLATES), jinja2.PrefixLoader(FEATURE_DIALPLANS)]
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

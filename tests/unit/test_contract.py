@@ -64,6 +64,13 @@ def test_the_template_functions_refuse_what_the_contract_does_not_define():
 
 
 def test_templates_speak_of_no_event_or_fact_by_hand():
-    """Every UserEvent and QueueLog line in the templates goes through the contract."""
-    text = Path(render.TEMPLATES, "extensions.conf.j2").read_text(encoding="utf-8")
-    assert "UserEvent(" not in text and "QueueLog(" not in text and "CUT(CC_ROUTE" not in text
+    """Every UserEvent and QueueLog line in the templates (the features' snippets too) goes
+    through the contract."""
+    snippets = render.FEATURE_DIALPLANS.values()
+    paths = [Path(render.TEMPLATES, "extensions.conf.j2")] + [
+        Path(loader.searchpath[0], "dialplan.conf.j2") for loader in snippets
+    ]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert "UserEvent(" not in text and "QueueLog(" not in text, path
+        assert "CUT(CC_ROUTE" not in text, path
