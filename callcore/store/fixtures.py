@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from callcore.store.db import make_engine, upgrade
-from callcore.store.testing import DEFAULT_PG_URL, pg_unreachable_reason, temporary_pg_schema
+from callcore.store.testing import (
+    DEFAULT_PG_URL,
+    empty_store_url,
+    migrated_engine,
+    pg_unreachable_reason,
+)
 
 PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 
@@ -29,17 +33,13 @@ def pg_base() -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind: a SQLite file, a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.db"
-    else:
-        with temporary_pg_schema(request.getfixturevalue("pg_base")) as pg_url:
-            yield pg_url
+    pg = request.getfixturevalue("pg_base") if request.param == "postgresql" else PG_URL
+    with empty_store_url(request.param, tmp_path, pg) as store_url:
+        yield store_url
 
 
 @pytest.fixture
 def engine(url: str) -> Iterator[Engine]:
     """The store at the newest schema."""
-    upgrade(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
+    with migrated_engine(url) as eng:
+        yield eng

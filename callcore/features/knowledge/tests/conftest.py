@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,14 +10,7 @@ from sqlalchemy import Engine
 
 from callcore.features.knowledge.importer import read_sources
 from callcore.features.knowledge.service import KnowledgeService
-from callcore.store.testing import (
-    DEFAULT_PG_URL,
-    empty_store_url,
-    migrated_engine,
-    pg_unreachable_reason,
-)
 
-PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 SAMPLE = Path(__file__).resolve().parents[4] / "config" / "knowledge"
 # 2026-12-01 12:00 in Asia/Shanghai
 NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
@@ -33,27 +24,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="session")
-def pg_base() -> str:
-    if reason := pg_unreachable_reason(PG_URL):
-        pytest.skip(reason)
-    return PG_URL
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind."""
-    pg = request.getfixturevalue("pg_base") if request.param == "postgresql" else ""
-    with empty_store_url(request.param, tmp_path, pg, prefix="cc_kb") as store_url:
-        yield store_url
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    with migrated_engine(url) as eng:
-        yield eng
 
 
 @pytest.fixture

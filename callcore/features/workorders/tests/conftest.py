@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,15 +12,8 @@ import config
 from callcore.features.workorders.deadlines import WorkingCalendar
 from callcore.features.workorders.model import Actor, Role, Rules
 from callcore.features.workorders.service import WorkOrderService
-from callcore.store.testing import (
-    DEFAULT_PG_URL,
-    empty_store_url,
-    migrated_engine,
-    pg_unreachable_reason,
-)
 from config.schema import SiteConfig
 
-PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -61,27 +52,6 @@ def site() -> SiteConfig:
 @pytest.fixture(scope="session")
 def rules(site: SiteConfig) -> Rules:
     return Rules(site.workorders, WorkingCalendar(site.site.timezone))
-
-
-@pytest.fixture(scope="session")
-def pg_base() -> str:
-    if reason := pg_unreachable_reason(PG_URL):
-        pytest.skip(reason)
-    return PG_URL
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """An empty store of each kind."""
-    pg = request.getfixturevalue("pg_base") if request.param == "postgresql" else PG_URL
-    with empty_store_url(request.param, tmp_path, pg) as u:
-        yield u
-
-
-@pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    with migrated_engine(url) as eng:
-        yield eng
 
 
 @pytest.fixture
