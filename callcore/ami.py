@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
@@ -37,6 +37,7 @@ __all__ = [
     "AmiTimeout",
     "Event",
     "EventRouter",
+    "EventTable",
     "Message",
     "Subscriptions",
     "event_time",
@@ -193,6 +194,30 @@ EventHandler = Callable[[Message], None]
 Subscriptions = Mapping[str, EventHandler]
 """A component's AMI subscriptions: event name -> its handler (`EVERY` for every event)."""
 EVERY = "*"
+
+
+class EventTable:
+    """A part whose AMI events go to the methods its `_HANDLERS` table names (event name ->
+    method): each event counted, and one odd event logged and ignored, so it never stops
+    the consumer. `subscriptions()` is the table the wiring subscribes."""
+
+    _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {}
+    events = 0
+    ignored = 0
+
+    def subscriptions(self) -> Subscriptions:
+        return dict.fromkeys(self._HANDLERS, self.handle)
+
+    def handle(self, ev: Message) -> None:
+        self.events += 1
+        handler = self._HANDLERS.get(ev.get("Event", ""))
+        if handler is None:
+            return
+        try:
+            handler(self, ev)
+        except Exception:  # one odd event must never stop the pump
+            self.ignored += 1
+            log.exception("%s could not handle %s", type(self).__name__, ev.get("Event"))
 
 
 class EventRouter:

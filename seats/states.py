@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
-from callcore.ami import Subscriptions, event_time
+from callcore.ami import EventTable, event_time
 from config.schema import Seat, SiteConfig
 from seats.membership import SeatLookup
 
@@ -191,7 +191,7 @@ def _loop_schedule(delay: float, callback: Callable[[], None]) -> Any:
     return asyncio.get_running_loop().call_later(delay, callback)
 
 
-class SeatBoard:
+class SeatBoard(EventTable):
     """Every seat's facts and state, from AMI events; publishes each change of state.
 
     `schedule(delay, callback)` runs the end of a wrap-up (the one change no event marks);
@@ -267,10 +267,7 @@ class SeatBoard:
             self._facts_of(seat).hint = (source, self._clock() + self.HINT_SECONDS)
 
     # -- the event pump --------------------------------------------------------------------
-    def subscriptions(self) -> Subscriptions:
-        return dict.fromkeys(self._HANDLERS, self.handle)
-
-    def handle(self, ev: dict) -> None:
+    def handle(self, ev: dict) -> None:  # the table's methods also take the seat's facts
         self.events += 1
         name = ev.get("Event", "")
         handler = self._HANDLERS.get(name)

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from callcore.ami import Subscriptions, event_time
+from callcore.ami import EventTable, event_time
 from callcore.contract import Flag, UserEvent
 from callcore.features.routing.decision import Kind, decide
 from callcore.records import CallRecord, Outcome, clean_text, from_epoch
@@ -77,7 +77,7 @@ def _caller_field(value: str, limit: int) -> str:
     return "" if value == _UNKNOWN else clean_text(c_unescape(value), limit)
 
 
-class CallTracker:
+class CallTracker(EventTable):
     def __init__(self, directory: Callable[[], Directory], emit: Callable[[CallRecord], None]):
         self._directory = directory
         self._emit = emit
@@ -88,22 +88,6 @@ class CallTracker:
         self._consults: OrderedDict[str, str] = OrderedDict()
         self.events = 0
         self.ignored = 0
-
-    # -- the event pump ------------------------------------------------------------
-    def subscriptions(self) -> Subscriptions:
-        return dict.fromkeys(self._HANDLERS, self.handle)
-
-    def handle(self, ev: dict) -> None:
-        self.events += 1
-        name = ev.get("Event", "")
-        handler = self._HANDLERS.get(name)
-        if handler is None:
-            return
-        try:
-            handler(self, ev)
-        except Exception:  # one odd event must never stop the pump
-            self.ignored += 1
-            log.exception("tracker could not handle %s", name)
 
     @property
     def active(self) -> list[CallRecord]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from callcore.ami import Subscriptions, event_time
+from callcore.ami import EventTable, event_time
 from callcore.contract import Flag, UserEvent
 from callcore.records import clean_text
 from config.schema import SiteConfig
@@ -114,7 +114,7 @@ def _at(ev: dict) -> datetime:
     return datetime.fromtimestamp(_ts(ev), tz=UTC)
 
 
-class LegTracker:
+class LegTracker(EventTable):
     def __init__(self, config: Callable[[], SiteConfig], emit: Callable[[LegRecord], None]):
         self._config = config
         self._emit = emit
@@ -170,20 +170,7 @@ class LegTracker:
             return
         self._put(call, replace(leg, answered_at=_at(ev), seat=clean_text(seat, 64)), ev)
 
-    # -- the event pump ------------------------------------------------------------------
-    def subscriptions(self) -> Subscriptions:
-        return dict.fromkeys(self._HANDLERS, self.handle)
-
-    def handle(self, ev: dict) -> None:
-        self.events += 1
-        handler = self._HANDLERS.get(ev.get("Event", ""))
-        if handler is None:
-            return
-        try:
-            handler(self, ev)
-        except Exception:  # one odd event must never stop the pump
-            log.exception("leg tracker could not handle %s", ev.get("Event"))
-
+    # -- the AMI events it follows (its _HANDLERS table, below) ------------------------------
     def _on_Newchannel(self, ev: dict) -> None:
         uid = ev.get("Uniqueid", "")
         if not uid or uid in self._calls:
