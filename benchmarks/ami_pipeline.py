@@ -67,7 +67,8 @@ def engine() -> Engine:
     """A real Engine (not started: no sockets, no threads), for its per-event work."""
     home = Path(tempfile.mkdtemp(prefix="ami-pipeline-"))
     e = Engine(Instance(home, DEFAULT_PATH))
-    e.record_listeners[0] = lambda record: None  # the store thread is not running here
+    # the store thread is not running here: the writer's place in the fan-out does nothing
+    e.record_listeners = (lambda record: None, *e.record_listeners[1:])
     return e
 
 
@@ -77,7 +78,7 @@ def callcore_pipeline(chunks: list[bytes]) -> tuple[int, float]:
 
 
 async def _pipeline(chunks: list[bytes]) -> tuple[int, float]:
-    dispatch = engine()._dispatch  # built before the clock starts
+    dispatch = engine().router.dispatch  # built before the clock starts
     parser = AmiParser()
     n = 0
     t0 = time.process_time()

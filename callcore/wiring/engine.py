@@ -127,7 +127,7 @@ class Engine:
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
 
         # Who hears of each changed call record, in this order (synchronous and quick).
-        self._record_listeners = (
+        self.record_listeners = (
             submit,
             self.first_contact.on_record,
             self.requests.on_record,
@@ -182,7 +182,7 @@ class Engine:
         )
         self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self._gate = asyncio.Event()  # cleared while a resync holds the event consumer
         self._gate.set()
@@ -239,7 +239,7 @@ class Engine:
 
     # -- the path of events and records ------------------------------------------------------
     def _publish(self, record: CallRecord) -> None:
-        for listener in self._record_listeners:
+        for listener in self.record_listeners:
             listener(record)
 
     async def _consume(self) -> None:
@@ -358,9 +358,9 @@ class Engine:
             return
         self.directory = Directory(cfg)
         self.live.model.reload_config()
-        self._tasks.append(
-            asyncio.get_running_loop().create_task(self._refresh_registers())  # type: ignore[arg-type]
-        )
+        refresh = asyncio.get_running_loop().create_task(self._refresh_registers())
+        self._tasks.append(refresh)  # held until done (and cancelled at stop), then dropped
+        refresh.add_done_callback(self._tasks.remove)
         log.info("config reloaded: %d numbers", len(cfg.hotlines))
 
     async def stop(self) -> None:
