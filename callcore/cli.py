@@ -310,25 +310,31 @@ def api_only(c: Context, host: str | None, port: int | None) -> None:
 
 @main.group()
 def token() -> None:
-    """API tokens (roles: seat, supervisor, admin), kept in <home>/secrets.yaml."""
+    """API tokens (roles: seat, supervisor, admin, qa, department, subcentre), kept in
+    <home>/secrets.yaml."""
 
 
 @token.command("add")
 @click.option(
-    "--role", type=click.Choice(["seat", "supervisor", "admin", "subcentre"]), required=True
+    "--role",
+    type=click.Choice(["seat", "supervisor", "admin", "qa", "department", "subcentre"]),
+    required=True,
 )
 @click.option("--name", required=True, help="Who holds it (shown in the audit).")
 @click.option("--seat", "seat_id", help="For a seat token: the seat id it belongs to.")
+@click.option("--unit", "unit_id", help="For a department token: the unit it acts for.")
 @pass_ctx
-def token_add(c: Context, role: str, name: str, seat_id: str | None) -> None:
+def token_add(c: Context, role: str, name: str, seat_id: str | None, unit_id: str | None) -> None:
     """Create a token and print it (once; it is kept only in the secrets file)."""
     from callcore.api.auth import Role, add_token
 
     if seat_id and seat_id not in {s.id for s in c.inst.config.seats}:
         fail(f"unknown seat {seat_id!r}")
+    if unit_id and c.inst.config.workorders.unit(unit_id) is None:
+        fail(f"unknown unit {unit_id!r}")
     c.inst.secrets()  # make sure the file exists with its other secrets
     try:
-        click.echo(add_token(c.inst.secrets_file, Role(role), name, seat_id))
+        click.echo(add_token(c.inst.secrets_file, Role(role), name, seat_id, unit_id))
     except ValueError as exc:
         fail(str(exc))
 
@@ -340,7 +346,8 @@ def token_list(c: Context) -> None:
     from callcore.api.auth import list_tokens
 
     for t in list_tokens(c.inst.secrets_file):
-        click.echo(f"{t['prefix']}…  {t['role']:<10} {t['name']}  {t['seat']}".rstrip())
+        where = t["seat"] or t["unit"]
+        click.echo(f"{t['prefix']}…  {t['role']:<10} {t['name']}  {where}".rstrip())
 
 
 @token.command("remove")

@@ -2,8 +2,9 @@
 
 What is here
 ------------
-- `registry.py`  `Api` (a module's endpoints), `Role` (seat < supervisor < admin),
-                 `Identity`, `ApiRequest` (what a handler gets), `ApiError`, `Model`;
+- `registry.py`  `Api` (a module's endpoints), `Role` (seat < supervisor < admin;
+                 qa, department, subcentre apart), `Identity`, `ApiRequest` (what a
+                 handler gets), `ApiError`, `Model`;
 - `auth.py`      bearer tokens from `<home>/secrets.yaml` (`callcore token add|list|remove`),
                  the middleware that identifies the caller;
 - `openapi.py`   `/openapi.json`, generated from the endpoint declarations;

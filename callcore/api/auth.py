@@ -37,11 +37,15 @@ def parse_tokens(raw: dict[str, Any]) -> dict[bytes, Identity]:
         except (ValueError, AttributeError):
             log.error("api token %r… has no valid role; ignored", str(token)[:4])
             continue
-        seat = spec.get("seat")
+        seat, unit = spec.get("seat"), spec.get("unit")
+        if role is Role.DEPARTMENT and not unit:
+            log.error("department token %r… names no unit; ignored", str(token)[:4])
+            continue
         out[_digest(str(token))] = Identity(
             name=str(spec.get("name") or role.value),
             role=role,
             seat=str(seat) if seat else None,
+            unit=str(unit) if unit else None,
         )
     return out
 
@@ -125,18 +129,28 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def add_token(path: Path, role: Role, name: str, seat: str | None = None) -> str:
+def add_token(
+    path: Path, role: Role, name: str, seat: str | None = None, unit: str | None = None
+) -> str:
     """Create a token; returns it (shown once to the operator, kept only in the file)."""
-    if role is Role.SEAT and not seat:
-        raise ValueError("a seat token needs the seat id it belongs to (--seat)")
-    if role is not Role.SEAT and seat:
-        raise ValueError("only a seat token names a seat")
+    if (role is Role.SEAT) != bool(seat):
+        raise ValueError(
+            "a seat token needs the seat id it belongs to (--seat)"
+            if role is Role.SEAT else "only a seat token names a seat"
+        )
+    if (role is Role.DEPARTMENT) != bool(unit):
+        raise ValueError(
+            "a department token needs the unit it acts for (--unit)"
+            if role is Role.DEPARTMENT else "only a department token names a unit"
+        )
     data = _load(path)
     tokens = data.setdefault("api_tokens", {})
     token = _secrets.token_urlsafe(24)
     entry = {"role": role.value, "name": name}
     if seat:
         entry["seat"] = seat
+    if unit:
+        entry["unit"] = unit
     tokens[token] = entry
     _save(path, data)
     return token
@@ -152,6 +166,7 @@ def list_tokens(path: Path) -> list[dict[str, str]]:
                 "name": str(spec.get("name", "")),
                 "role": str(spec.get("role", "")),
                 "seat": str(spec.get("seat") or ""),
+                "unit": str(spec.get("unit") or ""),
             }
         )
     return sorted(out, key=lambda t: (t["role"], t["name"]))

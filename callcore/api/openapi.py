@@ -58,8 +58,9 @@ def build(endpoints: list[Endpoint], *, title: str, version: str, tags: dict[str
                 "callcore's HTTP API: live queues, seats and figures (docs/figures.md), "
                 "stored calls, supervisor actions, an event stream, health and metrics. "
                 "Send `Authorization: Bearer <token>`; each operation's `x-role` is the "
-                "least role it needs (seat < supervisor < admin). A seat token sees its "
-                "own calls only."
+                "least role it needs (seat < supervisor < admin; qa, department and "
+                "subcentre stand apart). A seat token sees its own calls only; a department "
+                "token its own unit's requests."
             ),
         },
         "tags": [{"name": t, "description": d} for t, d in sorted(tags.items())],

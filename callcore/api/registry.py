@@ -26,37 +26,57 @@ log = logging.getLogger("callcore.api")
 
 
 class Role(StrEnum):
-    """Token roles, from least to most trusted; a role may do what the ones below it may.
+    """Token roles. SEAT < SUPERVISOR < ADMIN are ordered: a role may do what the ones below
+    it may. The others stand outside that order, each for one kind of user:
 
-    SUBCENTRE (the 12366 sub-centre's system, posting its call records) stands outside
-    that order: it may only do what needs SUBCENTRE (and an admin may do that too).
+    - QA (质检 reviewers): QA endpoints only; supervisors and admins may do them too.
+    - DEPARTMENT (a responsible unit's clerk; the token names its unit): department
+      endpoints only, on its own unit's requests; an admin may do them too.
+    - SUBCENTRE (the 12366 sub-centre's system, posting its call records): only that, and
+      an admin may do it too.
     """
 
     SEAT = "seat"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    QA = "qa"
+    DEPARTMENT = "department"
     SUBCENTRE = "subcentre"
 
     @property
     def rank(self) -> int:
-        return _RANK[self]
+        return _RANK.get(self, -1)
+
+    @property
+    def ordered(self) -> bool:
+        return self in _RANK
 
     def allows(self, needed: Role) -> bool:
-        if Role.SUBCENTRE in (self, needed):
-            return self is needed or self is Role.ADMIN
-        return self.rank >= needed.rank
+        if self is needed:
+            return True
+        if not needed.ordered:
+            return self in _ALSO_ALLOWED[needed]
+        return self.ordered and self.rank >= needed.rank
 
 
-_RANK = {Role.SEAT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2, Role.SUBCENTRE: -1}
+_RANK = {Role.SEAT: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
+# who else may do what an unordered role's endpoints do
+_ALSO_ALLOWED = {
+    Role.QA: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    Role.DEPARTMENT: frozenset({Role.ADMIN}),
+    Role.SUBCENTRE: frozenset({Role.ADMIN}),
+}
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Who holds the token: a name for the audit, a role, and for a seat token its seat id."""
+    """Who holds the token: a name for the audit, a role, for a seat token its seat id and
+    for a department token the unit it acts for."""
 
     name: str
     role: Role
     seat: str | None = None
+    unit: str | None = None
 
     @property
     def is_seat(self) -> bool:

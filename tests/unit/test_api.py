@@ -631,7 +631,9 @@ def test_tokens_are_added_listed_and_revoked(tmp_path: Path):
     with pytest.raises(ValueError):
         add_token(path, Role.SEAT, "no seat")
     listed = list_tokens(path)
-    assert listed == [{"prefix": tok[:6], "name": "王芳", "role": "seat", "seat": "G01"}]
+    assert listed == [
+        {"prefix": tok[:6], "name": "王芳", "role": "seat", "seat": "G01", "unit": ""}
+    ]
     assert tok not in json.dumps(listed)
     assert remove_tokens(path, "王芳") == 1
     assert book.identify(tok) is None
@@ -657,3 +659,26 @@ def test_ages_and_times(env: Env):
         < 5
     )
     assert _when("2025-01-02T03:04:05", "Asia/Shanghai", None).utcoffset() == timedelta(hours=8)
+
+
+def test_roles_outside_the_order_allow_only_their_own_endpoints():
+    assert Role.SUPERVISOR.allows(Role.SEAT) and not Role.SEAT.allows(Role.SUPERVISOR)
+    assert Role.QA.allows(Role.QA) and Role.SUPERVISOR.allows(Role.QA)
+    assert Role.ADMIN.allows(Role.QA)
+    assert not Role.SEAT.allows(Role.QA) and not Role.QA.allows(Role.SEAT)
+    assert not Role.QA.allows(Role.SUPERVISOR)
+    assert Role.DEPARTMENT.allows(Role.DEPARTMENT) and Role.ADMIN.allows(Role.DEPARTMENT)
+    assert not Role.SUPERVISOR.allows(Role.DEPARTMENT) and not Role.DEPARTMENT.allows(Role.SEAT)
+    assert not Role.SUBCENTRE.allows(Role.SEAT) and Role.ADMIN.allows(Role.SUBCENTRE)
+
+
+def test_a_department_token_names_its_unit(tmp_path):
+    path = tmp_path / "secrets.yaml"
+    with pytest.raises(ValueError, match="unit"):
+        add_token(path, Role.DEPARTMENT, "市住建局")
+    with pytest.raises(ValueError, match="unit"):
+        add_token(path, Role.QA, "质检员", unit="u-zj")
+    tok = add_token(path, Role.DEPARTMENT, "市住建局 张科员", unit="u-zj")
+    ident = TokenBook(path).identify(tok)
+    assert ident is not None and ident.role is Role.DEPARTMENT and ident.unit == "u-zj"
+    assert [t["unit"] for t in list_tokens(path)] == ["u-zj"]
