@@ -347,7 +347,7 @@ def token_list(c: Context) -> None:
 
     for t in list_tokens(c.inst.secrets_file):
         where = t["seat"] or t["unit"]
-        click.echo(f"{t['prefix']}…  {t['role']:<10} {t['name']}  {where}".rstrip())
+        click.echo(f"{t['id']}  {t['role']:<10} {t['name']}  {where}".rstrip())
 
 
 @token.command("remove")

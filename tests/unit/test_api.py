@@ -25,7 +25,16 @@ from openapi_spec_validator import validate
 
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
-from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_tokens
+from callcore.api.auth import (
+    FailedAuth,
+    Role,
+    TokenBook,
+    add_token,
+    fingerprint,
+    hashed_key,
+    list_tokens,
+    remove_tokens,
+)
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
@@ -239,7 +248,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             supervisor=sup,
             knowledge=knowledge_base(read),
         )
-        app = make_app(services, TokenBook(secrets), APIS)
+        # every endpoint is tried with a wrong token (the guesser's limit has its own test)
+        app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
         client = TestClient(TestServer(app))
         await client.start_server()
         for _ in range(100):
@@ -632,7 +642,7 @@ def test_tokens_are_added_listed_and_revoked(tmp_path: Path):
         add_token(path, Role.SEAT, "no seat")
     listed = list_tokens(path)
     assert listed == [
-        {"prefix": tok[:6], "name": "王芳", "role": "seat", "seat": "G01", "unit": ""}
+        {"id": fingerprint(tok), "name": "王芳", "role": "seat", "seat": "G01", "unit": ""}
     ]
     assert tok not in json.dumps(listed)
     assert remove_tokens(path, "王芳") == 1
@@ -682,3 +692,61 @@ def test_a_department_token_names_its_unit(tmp_path):
     ident = TokenBook(path).identify(tok)
     assert ident is not None and ident.role is Role.DEPARTMENT and ident.unit == "u-zj"
     assert [t["unit"] for t in list_tokens(path)] == ["u-zj"]
+
+
+def test_the_secrets_file_keeps_only_hashes_of_tokens(tmp_path: Path):
+    path = tmp_path / "secrets.yaml"
+    path.write_text(yaml.safe_dump({"api_tokens": {"old-clear-token": {"role": "admin"}}}))
+    tok = add_token(path, Role.SUPERVISOR, "钱主管")
+    text = path.read_text()
+    assert tok not in text and "old-clear-token" not in text  # the older one is hashed too
+    book = TokenBook(path)
+    assert book.identify(tok).role is Role.SUPERVISOR
+    assert book.identify("old-clear-token").role is Role.ADMIN
+    assert book.identify(tok + "x") is None and book.identify(hashed_key(tok)) is None
+
+
+def test_an_instance_hashes_tokens_an_older_file_kept_in_the_clear(tmp_path: Path):
+    from callcore.instance import Instance
+
+    inst = Instance(tmp_path / "home")
+    inst.home.mkdir()
+    inst.secrets_file.write_text(yaml.safe_dump({"api_tokens": {"clear-tok": {"role": "qa"}}}))
+    inst.secrets()
+    assert "clear-tok" not in inst.secrets_file.read_text()
+    assert TokenBook(inst.secrets_file).identify("clear-tok").role is Role.QA
+
+
+def test_failed_authentications_are_limited_per_address():
+    now = [0.0]
+    fa = FailedAuth(limit=3, window_s=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert fa.retry_after("10.0.0.9") is None
+        fa.failed("10.0.0.9")
+    assert fa.retry_after("10.0.0.9") == 60
+    assert fa.retry_after("10.0.0.8") is None  # another address goes on
+    now[0] = 30.0
+    assert fa.retry_after("10.0.0.9") == 30
+    now[0] = 60.5
+    assert fa.retry_after("10.0.0.9") is None  # the oldest failures left the window
+
+
+async def test_a_token_guesser_gets_429_with_retry_after(tmp_path: Path):
+    from callcore.api.auth import middleware
+
+    path = tmp_path / "secrets.yaml"
+    tok = add_token(path, Role.SEAT, "王芳", "G01")
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[middleware(TokenBook(path), FailedAuth(limit=3))])
+    app.router.add_get("/x", hello)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/x", headers={"Authorization": f"Bearer {tok}"})).status == 200
+        for _ in range(3):
+            r = await client.get("/x", headers={"Authorization": "Bearer guess"})
+            assert r.status == 401
+        r = await client.get("/x", headers={"Authorization": "Bearer guess"})
+        assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+        assert (await r.json())["error"] == "too_many_failures"
