@@ -9,6 +9,7 @@ import sys
 import click
 
 from callcore.commands import Context, fail, pass_ctx
+from callcore.features.backup import cli as backup_cli
 from callcore.features.calls import cli as calls_cli
 from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.knowledge import cli as knowledge_cli
@@ -372,6 +373,8 @@ for command in (
     enterprises_cli.enterprise_group,
     supervisors_cli.supervise,
     knowledge_cli.kb,
+    backup_cli.backup_cmd,
+    backup_cli.restore_cmd,
     reports_cli.report,
 ):
     main.add_command(command)
