@@ -15,6 +15,7 @@ from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.knowledge import cli as knowledge_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
+from callcore.features.systemd import cli as systemd_cli
 from callcore.features.transfers import cli as transfers_cli
 from callcore.features.workorders import cli as workorders_cli
 from config.loader import ConfigError
@@ -375,6 +376,7 @@ for command in (
     knowledge_cli.kb,
     backup_cli.backup_cmd,
     backup_cli.restore_cmd,
+    systemd_cli.service_group,
     reports_cli.report,
 ):
     main.add_command(command)
