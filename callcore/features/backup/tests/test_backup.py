@@ -125,21 +125,22 @@ def test_a_damaged_backup_and_a_used_home_are_refused(tmp_path: Path, monkeypatc
 def test_the_commands_back_up_and_restore(tmp_path: Path, monkeypatch):
     from click.testing import CliRunner
 
-    from callcore.cli import main
+    from callcore.commands import Context
+    from callcore.features.backup.cli import backup_cmd, restore_cmd
 
     monkeypatch.delenv("CALLCORE_DB_URL", raising=False)
-    home = tmp_path / "home"
+    home, fresh = str(tmp_path / "home"), str(tmp_path / "fresh")
     Instance(home).ensure_dirs()
     upgrade(Instance(home).db_url)
     runner = CliRunner()
-    out = runner.invoke(main, ["--home", str(home), "backup", "--to", str(tmp_path / "b")])
+    out = runner.invoke(backup_cmd, ["--to", str(tmp_path / "b")], obj=Context(home, None))
     assert out.exit_code == 0, out.output
     folder = Path(out.output.splitlines()[0])
     assert "calls" in out.output and folder.is_dir()
-    out = runner.invoke(main, ["--home", str(home), "backup", "--check", str(folder)])
+    out = runner.invoke(backup_cmd, ["--check", str(folder)], obj=Context(home, None))
     assert out.exit_code == 0 and "ok" in out.output
-    out = runner.invoke(main, ["--home", str(tmp_path / "fresh"), "restore", str(folder)])
+    out = runner.invoke(restore_cmd, [str(folder)], obj=Context(fresh, None))
     assert out.exit_code == 0, out.output
     assert "restored" in out.output
-    out = runner.invoke(main, ["--home", str(tmp_path / "fresh"), "restore", str(folder)])
+    out = runner.invoke(restore_cmd, [str(folder)], obj=Context(fresh, None))
     assert out.exit_code == 1 and "fresh home" in out.output

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from callcore.cli import main
+from callcore.commands import Context
+from callcore.features.systemd.cli import service_group
 from callcore.features.systemd.units import Install, engine_unit, files
 
 PG = "postgresql+psycopg2://cc:s3cret-pw@127.0.0.1:5432/hotline"
@@ -49,9 +50,11 @@ def test_the_password_is_only_in_the_environment_file(tmp_path: Path):
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 def test_systemd_accepts_the_units(tmp_path: Path):
     runner = CliRunner()
-    out = runner.invoke(main, ["--home", str(tmp_path / "hotline"), "service", "install",
-                               "--unit-dir", str(tmp_path / "units"),
-                               "--logrotate-dir", str(tmp_path / "lr")])
+    out = runner.invoke(
+        service_group,
+        ["install", "--unit-dir", str(tmp_path / "units"), "--logrotate-dir", str(tmp_path / "lr")],
+        obj=Context(str(tmp_path / "hotline"), None),
+    )
     assert out.exit_code == 0, out.output
     units = sorted((tmp_path / "units").glob("*.service"))
     assert [u.name for u in units] == [
