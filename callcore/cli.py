@@ -12,6 +12,7 @@ from callcore.commands import Context, fail, pass_ctx
 from callcore.features.backup import cli as backup_cli
 from callcore.features.calls import cli as calls_cli
 from callcore.features.enterprises import cli as enterprises_cli
+from callcore.features.guard import cli as guard_cli
 from callcore.features.knowledge import cli as knowledge_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
@@ -377,6 +378,7 @@ for command in (
     backup_cli.backup_cmd,
     backup_cli.restore_cmd,
     systemd_cli.service_group,
+    guard_cli.ban_group,
     reports_cli.report,
 ):
     main.add_command(command)

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import CrossReferenceError, Loc, Strict, duplicates
+from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
 from config.workorders import WorkOrdersConfig
@@ -331,6 +332,7 @@ class SiteConfig(Strict):
     # The QA desk (质检); None: no sampling, no scorecards.
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
+    guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ import seats
 from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
+from callcore.features.guard.model import BanFile, acl_conf
 from callcore.features.routing.decision import Kind, static_routes
 from callcore.features.transfers.service import transfer_targets
 from callcore.instance import Instance
@@ -42,6 +43,7 @@ MODULES = [
     "res_pjsip_endpoint_identifier_ip.so",
     "res_pjsip_endpoint_identifier_user.so",
     "res_pjsip_registrar.so",
+    "res_pjsip_acl.so",  # the guard's bans (pjsip_bans.conf)
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_caller_id.so",
     "res_pjsip_rfc3326.so",
@@ -124,6 +126,11 @@ AMI_EVENTS = [
     "OriginateResponse",
     "ChanSpyStart",
     "ChanSpyStop",
+    # failed SIP authentication, for the guard's bans (callcore.features.guard)
+    "InvalidAccountID",
+    "ChallengeResponseFailed",
+    "InvalidPassword",
+    "FailedACL",
 ]
 
 
@@ -267,6 +274,8 @@ def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
     files = {}
     for tpl in sorted(TEMPLATES.glob("*.j2")):
         files[tpl.stem] = env.get_template(tpl.name).render(ctx)
+    # the guard's bans as they stand (the engine rewrites this file as bans come and go)
+    files["pjsip_bans.conf"] = acl_conf(BanFile(inst.lib / "bans.json").read().values())
     return Rendered(files)
 
 

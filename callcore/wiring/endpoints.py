@@ -9,6 +9,7 @@ from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
 from callcore.features.enterprises.api import api as enterprises
+from callcore.features.guard.api import api as guard
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
 from callcore.features.reports.api import api as reports
@@ -32,4 +33,5 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    guard,
 )

@@ -36,6 +36,8 @@ from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.guard.model import Ban, BanFile, acl_conf
+from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
@@ -125,6 +127,10 @@ class Engine:
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
         self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
+        # SIP password guessers banned from Asterisk's security events.
+        self.guard = GuardService(
+            config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
+        )
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -144,6 +150,7 @@ class Engine:
             self.transfers,
             self.live,
             self.supervisor,
+            self.guard,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -176,6 +183,7 @@ class Engine:
             transfers=self.transfers,
             requests=self.requests,
             enterprises=self.enterprises,
+            guard=self.guard,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
@@ -213,7 +221,15 @@ class Engine:
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
                 out[part] = str(health[part].get("backlog", status))
+        if (bans := self.guard.summary()) is not None:
+            out["sip_bans"] = bans  # not a fault: the monitor shows who is locked out
         return out
+
+    async def _apply_bans(self, bans: list[Ban]) -> None:
+        """The guard's bans into Asterisk: the ACL file, then a PJSIP reload (calls stay up)."""
+        path = self.inst.etc / "pjsip_bans.conf"
+        await asyncio.to_thread(path.write_text, acl_conf(bans), "utf-8")
+        await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, timeout=15)
 
     def stats(self) -> dict:
         """The engine's own figures: what benchmarks and /metrics report."""
@@ -309,6 +325,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self.guard.run(), name="guard"),
         ]
         if self.agi is not None:
             await self.agi.start()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from callcore.ami import AmiSession
     from callcore.api.events import EventHub
     from callcore.features.enterprises.service import EnterpriseService
+    from callcore.features.guard.service import GuardService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
     from callcore.features.supervisors.actions import Supervisor
@@ -46,6 +47,7 @@ class ApiServices:
     transfers: TransferService | None = None
     requests: RequestService | None = None
     enterprises: EnterpriseService | None = None
+    guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
     started: float = field(default_factory=time.time)
 

@@ -39,6 +39,8 @@ from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
 from callcore.features.calls.api import CallOut
+from callcore.features.guard.model import BanFile
+from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
@@ -247,6 +249,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
             knowledge=knowledge_base(read),
+            guard=GuardService(lambda: CFG, BanFile(tmp_path / "bans.json"), _no_acl,
+                               writer.submit),
         )
         # every endpoint is tried with a wrong token (the guesser's limit has its own test)
         app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
@@ -294,6 +298,10 @@ def test_call_out_lists_the_public_fields():
     assert tuple(CallOut.model_fields) == PUBLIC_FIELDS
 
 
+async def _no_acl(bans: list) -> None:
+    """The guard's Asterisk side: no Asterisk here."""
+
+
 def _schema(spec: dict, path: str, method: str, status: str) -> dict:
     op = spec["paths"][path][method]
     media = op["responses"][status]["content"]
@@ -326,6 +334,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
+        "/api/v1/bans": "/api/v1/bans",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -376,6 +385,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{request_id}", "L-g01-a")
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
+            .replace("{address}", "203.0.113.9")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)
@@ -750,3 +760,18 @@ async def test_a_token_guesser_gets_429_with_retry_after(tmp_path: Path):
         r = await client.get("/x", headers={"Authorization": "Bearer guess"})
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
         assert (await r.json())["error"] == "too_many_failures"
+
+
+async def test_bans_are_listed_and_only_an_admin_lifts_one(env: Env):
+    guard = env.services.guard
+    for i in range(guard._config().guard.max_failures):
+        guard.on_failure({"Event": "InvalidAccountID", "SessionID": f"s{i}",
+                          "RemoteAddress": "IPV4/UDP/203.0.113.9/5060"})
+    r = await env.client.get("/api/v1/bans", headers=auth("sup-token"))
+    assert [b["address"] for b in (await r.json())["bans"]] == ["203.0.113.9"]
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("sup-token"))
+    assert r.status == 403
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("adm-token"))
+    assert r.status == 200 and (await r.json())["failures"] >= 1
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("adm-token"))
+    assert r.status == 404 and (await r.json())["error"] == "not_banned"
