@@ -41,7 +41,9 @@ from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.intake import RequestService
+from callcore.features.workorders import export as workorder_export
+from callcore.features.workorders.intake import WorkOrderIntake
+from callcore.features.workorders.service import WorkOrderService
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
+WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
 
 class StoreNotReady(RuntimeError):
@@ -123,14 +126,18 @@ class Engine:
         self.transfers = TransferService(config, self.seats, submit)
         self.enterprises = EnterpriseService(config, store, submit)
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
-        self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
+        # Work orders: registered off the loop as a seat answers; changes told to first contact.
+        self.workorders = WorkOrderService(self.db, config)
+        self.intake = WorkOrderIntake(
+            config, self.workorders, on_change=[self.first_contact.on_request]
+        )
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
             submit,
             self.first_contact.on_record,
-            self.requests.on_record,
+            self.intake.on_record,
             self.live.on_record,
         )
         # Who hears of which AMI event: each part's own subscription table.
@@ -174,7 +181,8 @@ class Engine:
             supervisor=self.supervisor,
             seats=self.seats,
             transfers=self.transfers,
-            requests=self.requests,
+            workorders=self.workorders,
+            intake=self.intake,
             enterprises=self.enterprises,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
@@ -292,6 +300,28 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _workorders_daily(self) -> None:
+        """Register the orders of answered calls missed while the store was away, and
+        write the day before's batch of work orders into the instance once it is over."""
+        folder = self.inst.home / "exports" / "workorders"
+        while True:
+            if await asyncio.to_thread(self.writer.wait_for_schema, SCHEMA_WAIT_SECONDS):
+                await self._workorders_step(folder)
+            await asyncio.sleep(WORKORDER_DAILY_SECONDS)
+
+    async def _workorders_step(self, folder: Any) -> None:
+        try:
+            await self.intake.sweep(datetime.now(UTC))
+            tz = self.inst.config.site.timezone
+            batch = await asyncio.to_thread(
+                workorder_export.ensure_yesterday, self.db, tz, folder, datetime.now(UTC)
+            )
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.info("work orders: daily step not done yet (%s)", exc)
+            return
+        if batch is not None:
+            log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -309,6 +339,11 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self._workorders_daily(), name="workorders-daily"),
+            asyncio.create_task(
+                self.intake.run(lambda: self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS)),
+                name="workorders-intake",
+            ),
         ]
         if self.agi is not None:
             await self.agi.start()
