@@ -614,7 +614,9 @@ def _action(action: Action | str) -> Action:
     except ValueError:
         known = ", ".join(a.value for a in model.ACTOR_ACTIONS)
         raise WorkOrderError(
-            "invalid", f"未知操作 {action!r}", f"unknown action {action!r}; one of {known}"
+            "invalid",
+            f"未知操作 {action!r}；可用：{known}",
+            f"unknown action {action!r}; one of {known}",
         ) from None
 
 

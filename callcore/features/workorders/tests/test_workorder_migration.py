@@ -147,7 +147,10 @@ def test_the_last_requests_become_orders_and_the_table_goes(
     assert "requests" not in inspect(old_store).get_table_names()
     new = service.get("1758330000.9", ADMIN)
     assert (new.state, new.seat, new.content, new.calls_in) == (
-        State.REPLIED, "G05", "新诉求", ("1758330000.9",)
+        State.REPLIED,
+        "G05",
+        "新诉求",
+        ("1758330000.9",),
     )
     assert [e.action for e in service.history(new.id, ADMIN)] == [Action.REGISTER, Action.MIGRATE]
     assert service.get("1758330000.2", ADMIN).state is State.SIGNED  # the order is the truth

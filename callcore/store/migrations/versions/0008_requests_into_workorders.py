@@ -13,6 +13,7 @@ calls there; those rows without an order are copied the way 0004 copied them (it
 work orders (each state mapped back to the five old statuses), so 0004's downgrade finds
 the table as it expects.
 """
+
 import importlib
 from datetime import datetime, timezone
 
