@@ -7,10 +7,7 @@ the department; and the day's export holds the order with its call.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +17,7 @@ import pytest
 
 from callcore.sim.site import SimSite
 from tests.e2e import scenes
+from tests.e2e.test_seats import cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300)]
 
@@ -27,14 +25,6 @@ FORM = {
     "content": "小区物业长期不处理电梯故障", "type": "投诉", "urgency": "一般",
     "district": "tinghu", "address": "亭湖区某小区3栋", "class_id": "laodong.qianxin",
 }  # fmt: skip
-
-
-async def cli(site: SimSite, *args: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "callcore.cli", "--home", str(site.inst.home),
-            "--config", str(site.inst.config_path), *args]  # fmt: skip
-    res = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    return res
 
 
 async def token(site: SimSite, *args: str) -> str:
