@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from callcore.cli import main
+from callcore.commands import Context
+from callcore.features.workorders.cli import request_group
 from callcore.features.workorders.service import WorkOrderService
 from callcore.store.db import make_engine, upgrade
 
@@ -20,7 +21,7 @@ FORM = {"content": "路灯不亮", "type": "投诉", "district": "tinghu"}
 
 def run(home: Path, url: str, *args: str, code: int = 0) -> str:
     result = CliRunner().invoke(
-        main, ["--home", str(home), "request", *args], env={"CALLCORE_DB_URL": url}
+        request_group, list(args), obj=Context(str(home), None), env={"CALLCORE_DB_URL": url}
     )
     assert result.exit_code == code, result.output
     return result.output
