@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, create_model
+from sqlalchemy.exc import DBAPIError
 
 from callcore.api.registry import Api, ApiError, ApiRequest, Model, Role
 from callcore.features.workorders import export, model
@@ -75,6 +76,9 @@ async def _call(req: ApiRequest, op: Callable[[WorkOrderService], T]) -> T:
         return await asyncio.to_thread(op, service)
     except WorkOrderError as exc:
         raise refusal(exc, _lang(req)) from None
+    except DBAPIError as exc:  # the database is away: calls go on, orders wait
+        words = ("工单库暂不可用，请稍后再试", "the work-order store is unavailable; try again")
+        raise ApiError(503, "unavailable", words[_lang(req) == "en"]) from exc
 
 
 # -- what goes over the wire ---------------------------------------------------------------

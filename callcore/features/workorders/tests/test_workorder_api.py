@@ -20,6 +20,7 @@ from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
 from callcore.features.workorders import api as wo_api
 from callcore.features.workorders.service import WorkOrderService
+from callcore.store.db import make_engine
 from callcore.store.models import AuditEntry
 from callcore.wiring.services import ApiServices
 from config.schema import SiteConfig
@@ -220,3 +221,15 @@ async def test_filters_merges_and_the_change_feed(client: TestClient, service: W
                        params=f"cursor={later['cursor']}")  # fmt: skip
     assert again == {"orders": [], "events": [], "cursor": later["cursor"]}
     await call(client, "GET", "/api/v1/requests/changes", "g01", 403)  # not for seats
+
+
+async def test_an_absent_store_answers_503(site: SiteConfig, tmp_path):  # type: ignore[no-untyped-def]
+    gone = make_engine(f"sqlite:///{tmp_path}/missing/store.db")  # its folder does not exist
+    service = WorkOrderService(gone, lambda: site)
+    services = ApiServices(config=lambda: site, db=gone, hub=EventHub(), workorders=service)
+    app = make_app(services, TokenBook(tokens=TOKENS), apis=[wo_api.api])
+    async with TestClient(TestServer(app)) as c:
+        body = await call(c, "GET", "/api/v1/requests", "sup", 503)
+        assert body["error"] == "unavailable" and "工单库" in body["message"]
+        await act(c, "sup", "L-1", "close", status=503)
+    gone.dispose()
