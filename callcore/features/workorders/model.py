@@ -149,6 +149,7 @@ OPEN = frozenset(State) - TERMINAL
 HANDLING = frozenset({State.DISPATCHED, State.SIGNED, State.RETURNED, State.EXTENSION_REQUESTED})
 _AT_UNIT = frozenset({State.DISPATCHED, State.SIGNED, State.EXTENSION_REQUESTED})
 
+
 def label(value: State | Action, lang: str = "zh") -> str:
     words = STATE_LABELS[value] if isinstance(value, State) else ACTION_LABELS[value]
     return words[1] if lang == "en" else words[0]
