@@ -3,20 +3,26 @@
 Simulated seats register and log in across the zones; simulated citizens call 12345, kept
 expert numbers, cancelled numbers (the 8-digit and the extension one included), 12366
 (the tax sub-centre answers over its trunk) and a number nobody knows. Some citizens are
-impatient. Then the store is read back and a table per number is printed.
+impatient. Then the store is read back and a table per number is printed, and a few of
+the work orders the answered calls registered are dispatched and shown by unit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from callcore.features.calls.present import make_console, print_per_number
+from callcore.features.workorders.model import Action, Actor, Role, WorkOrder
+from callcore.features.workorders.service import WorkOrderService
 from callcore.i18n import t
 from callcore.instance import Instance
 from callcore.sim.sipp import Behaviour, Call, place_calls
 from callcore.sim.site import SimSite
+from callcore.store.db import make_engine
 from config.schema import Mode
 
 NAMES = [
@@ -139,6 +145,52 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"
         )
+        say("[bold]6.[/] work orders: a few of the answered calls' orders dispatched, by unit:")
+        answered = [r.linkedid for r in records if r.answered_at and inst.config.seat(r.seat)]
+        for line in await asyncio.to_thread(dispatch_a_few, inst, answered[:4], lang):
+            say(line)
         return not missing
     finally:
         await site.shutdown(keep=keep)
+
+
+DEMO_REQUESTS = [("咨询", "咨询社保卡补办需要哪些材料"), ("投诉", "小区噪音夜间扰民"),
+                 ("求助", "独居老人家中停水"), ("建议", "建议增加公交班次")]  # fmt: skip
+
+
+def dispatch_a_few(inst: Instance, linkedids: list[str], lang: str) -> list[str]:
+    """Complete and dispatch the orders of these calls (to their hotline's unit), and the
+    lines that show them by unit with their deadlines (run in a thread)."""
+    engine = make_engine(inst.db_url)
+    try:
+        service = WorkOrderService(engine, lambda: inst.config)
+        actor = Actor("演示班长", Role.SUPERVISOR)
+        sent = [_dispatch(service, actor, lid, i) for i, lid in enumerate(linkedids)]
+    finally:
+        engine.dispose()
+    tz = ZoneInfo(inst.config.site.timezone)
+    lines = []
+    for unit in sorted({o.lead_unit for o in sent if o}):
+        name = inst.config.workorders.unit(unit)
+        lines.append(f"   {name.name if name else unit}:")
+        for o in (o for o in sent if o and o.lead_unit == unit):
+            due = o.deadline_at.astimezone(tz).strftime("%m-%d %H:%M") if o.deadline_at else "-"
+            word = "办理时限" if lang == "zh" else "due"
+            kind = o.type.value if o.type else ""
+            lines.append(f"     {o.id}  {kind}  {o.content}  {word} {due}")
+    return lines or ["   (no orders)"]
+
+
+def _dispatch(service: WorkOrderService, actor: Actor, linkedid: str, i: int) -> WorkOrder | None:
+    for _ in range(50):  # the engine registers the order a moment after the answer
+        try:
+            order = service.get(linkedid, actor)
+            break
+        except ValueError:
+            time.sleep(0.1)
+    else:
+        return None
+    type_, content = DEMO_REQUESTS[i % len(DEMO_REQUESTS)]
+    service.complete(order.id, actor, {"content": content, "type": type_})
+    lead = service.form_defaults(order.hotline)["lead"] or "renshe"
+    return service.act(order.id, actor, Action.DISPATCH, {"lead": lead})

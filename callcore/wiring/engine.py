@@ -43,7 +43,9 @@ from callcore.features.live.state import LiveState
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.intake import RequestService
+from callcore.features.workorders import export as workorder_export
+from callcore.features.workorders.intake import WorkOrderIntake
+from callcore.features.workorders.service import WorkOrderService
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
+WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
 
 class StoreNotReady(RuntimeError):
@@ -125,7 +128,11 @@ class Engine:
         self.transfers = TransferService(config, self.seats, submit)
         self.enterprises = EnterpriseService(config, store, submit)
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
-        self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
+        # Work orders: registered off the loop as a seat answers; changes told to first contact.
+        self.workorders = WorkOrderService(self.db, config)
+        self.intake = WorkOrderIntake(
+            config, self.workorders, on_change=[self.first_contact.on_request]
+        )
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
         # SIP password guessers banned from Asterisk's security events.
         self.guard = GuardService(
@@ -136,7 +143,7 @@ class Engine:
         self.record_listeners = (
             submit,
             self.first_contact.on_record,
-            self.requests.on_record,
+            self.intake.on_record,
             self.live.on_record,
         )
         # Who hears of which AMI event: each part's own subscription table.
@@ -181,7 +188,8 @@ class Engine:
             supervisor=self.supervisor,
             seats=self.seats,
             transfers=self.transfers,
-            requests=self.requests,
+            workorders=self.workorders,
+            intake=self.intake,
             enterprises=self.enterprises,
             guard=self.guard,
             knowledge=KnowledgeService(
@@ -308,6 +316,28 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _workorders_daily(self) -> None:
+        """Register the orders of answered calls missed while the store was away, and
+        write the day before's batch of work orders into the instance once it is over."""
+        folder = self.inst.home / "exports" / "workorders"
+        while True:
+            if await asyncio.to_thread(self.writer.wait_for_schema, SCHEMA_WAIT_SECONDS):
+                await self._workorders_step(folder)
+            await asyncio.sleep(WORKORDER_DAILY_SECONDS)
+
+    async def _workorders_step(self, folder: Any) -> None:
+        try:
+            await self.intake.sweep(datetime.now(UTC))
+            tz = self.inst.config.site.timezone
+            batch = await asyncio.to_thread(
+                workorder_export.ensure_yesterday, self.db, tz, folder, datetime.now(UTC)
+            )
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.info("work orders: daily step not done yet (%s)", exc)
+            return
+        if batch is not None:
+            log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -326,6 +356,11 @@ class Engine:
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
             asyncio.create_task(self.guard.run(), name="guard"),
+            asyncio.create_task(self._workorders_daily(), name="workorders-daily"),
+            asyncio.create_task(
+                self.intake.run(lambda: self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS)),
+                name="workorders-intake",
+            ),
         ]
         if self.agi is not None:
             await self.agi.start()

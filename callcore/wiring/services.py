@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from callcore.features.live.state import LiveState
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
-    from callcore.features.workorders.intake import RequestService
+    from callcore.features.workorders.intake import WorkOrderIntake
+    from callcore.features.workorders.service import WorkOrderService
     from callcore.store.writer import StoreWriter
     from seats.service import SeatService
 
@@ -45,7 +46,8 @@ class ApiServices:
     supervisor: Supervisor | None = None
     seats: SeatService | None = None
     transfers: TransferService | None = None
-    requests: RequestService | None = None
+    workorders: WorkOrderService | None = None
+    intake: WorkOrderIntake | None = None  # the engine's: tells first contact of changes
     enterprises: EnterpriseService | None = None
     guard: GuardService | None = None
     knowledge: KnowledgeService | None = None

@@ -45,6 +45,7 @@ from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.supervisors.actions import Supervisor
+from callcore.features.workorders.service import WorkOrderService
 from callcore.records import PUBLIC_FIELDS, Outcome
 from callcore.store import db
 from callcore.store.writer import StoreWriter
@@ -251,6 +252,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             knowledge=knowledge_base(read),
             guard=GuardService(lambda: CFG, BanFile(tmp_path / "bans.json"), _no_acl,
                                writer.submit),
+            workorders=work_orders(read),
         )
         # every endpoint is tried with a wrong token (the guesser's limit has its own test)
         app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
@@ -288,7 +290,7 @@ async def test_openapi_is_valid_and_describes_every_route(env: Env):
     for path, ops in spec["paths"].items():
         for op in ops.values():
             assert op["summary"] and op["x-role"] in (
-                "public", "seat", "supervisor", "admin", "subcentre"
+                "public", "seat", "supervisor", "admin", "subcentre", "department"
             )
             if op["x-role"] != "public":
                 assert {"401", "403"} <= set(op["responses"]), path
@@ -327,6 +329,12 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/transfer-targets": "/api/v1/transfer-targets",
         "/api/v1/calls/{linkedid}/legs": "/api/v1/calls/L-g01-a/legs",
         "/api/v1/requests": "/api/v1/requests",
+        "/api/v1/requests/{request_id}": "/api/v1/requests/L-g01-a",
+        "/api/v1/requests/changes": "/api/v1/requests/changes",
+        "/api/v1/requests/figures": "/api/v1/requests/figures",
+        "/api/v1/department/requests": "/api/v1/department/requests",
+        "/api/v1/department/requests/{request_id}": "/api/v1/department/requests/L-g01-a",
+        "/api/v1/department/figures": "/api/v1/department/figures",
         "/api/v1/enterprises": "/api/v1/enterprises",
         "/api/v1/subcentre/calls": "/api/v1/subcentre/calls",
         "/api/v1/knowledge/search": "/api/v1/knowledge/search?q=公积金",
@@ -362,6 +370,13 @@ def offered_today() -> int:
     return sum((now - timedelta(minutes=m)).date() == now.date() for m in (30, 20, 10, 5))
 
 
+def work_orders(read: object) -> WorkOrderService:
+    """The work orders on the test store, with the order of one answered call."""
+    service = WorkOrderService(read, lambda: CFG)
+    service.register_call("L-g01-a", seat="G01", caller_number="13800000001", hotline="12345")
+    return service
+
+
 def knowledge_base(read: object) -> KnowledgeService:
     """The knowledge base on the test store, with one article."""
     kb = KnowledgeService(read, clock=lambda: datetime.now(UTC), timezone=CFG.site.timezone)
@@ -386,6 +401,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
             .replace("{address}", "203.0.113.9")
+            .replace("{action}", "sign")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)
