@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from callcore.features.enterprises.service import EnterpriseService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
+    from callcore.features.quality.service import QualityService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
     from callcore.features.workorders.intake import RequestService
@@ -47,6 +48,7 @@ class ApiServices:
     requests: RequestService | None = None
     enterprises: EnterpriseService | None = None
     knowledge: KnowledgeService | None = None
+    quality: QualityService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:
