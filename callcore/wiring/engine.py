@@ -38,6 +38,9 @@ from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.schedule import DailyDraw
+from callcore.features.quality.service import QualityService
+from callcore.features.ratings.service import RatingService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
@@ -180,6 +183,15 @@ class Engine:
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
         )
+        # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
+        ratings = RatingService(self.db, submit, config)
+        self.quality = QualityService(self.db, config, unsatisfied=ratings.unsatisfied_calls)
+        self.services.quality = self.quality
+        self.daily_draw = DailyDraw(
+            self.quality,
+            lambda: self.inst.config.site.timezone,
+            ready=lambda: self.writer.wait_for_schema(30.0),  # in its thread
+        )
         self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -309,6 +321,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
         ]
         if self.agi is not None:
             await self.agi.start()
