@@ -18,7 +18,14 @@ from pydantic import Field, StrictInt, model_validator
 
 from callcore.api.registry import Api, ApiError, ApiRequest, Model, Role
 from callcore.features.calls.present import call_json
-from callcore.features.quality.model import Marks, QualityError, Reason, Sample, Score
+from callcore.features.quality.model import (
+    Marks,
+    QualityError,
+    Reason,
+    Sample,
+    Score,
+    mask_number,
+)
 from callcore.features.quality.service import Actor, QualityService, Queued, SampleView
 from callcore.features.ratings.model import level_label
 
@@ -45,14 +52,6 @@ async def _call(req: ApiRequest, op: Callable[[QualityService], T]) -> T:
 def _actor(req: ApiRequest) -> Actor:
     ident = req.identity
     return Actor(ident.name, ident.role.value) if ident is not None else Actor("")
-
-
-def mask_number(number: str) -> str:
-    """A citizen's number with its middle hidden (`138****5678`); short numbers keep two."""
-    if len(number) <= 4:
-        return "*" * len(number)
-    keep = 3 if len(number) >= 11 else 2
-    return number[:keep] + "*" * (len(number) - keep - 4) + number[-4:]
 
 
 # -- models ---------------------------------------------------------------------------------
