@@ -185,7 +185,9 @@ class Engine:
         )
         # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
         ratings = RatingService(self.db, submit, config)
-        self.quality = QualityService(self.db, config, unsatisfied=ratings.unsatisfied_calls)
+        self.quality = QualityService(
+            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+        )
         self.services.quality = self.quality
         self.daily_draw = DailyDraw(
             self.quality,

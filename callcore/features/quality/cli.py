@@ -78,6 +78,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "version_taken": ("该版本刚被他人写入，请重新查看后再提交", "{msg}"),
     "no_quality": ("站点配置没有质检（quality）部分", "{msg}"),
 }
+
+
 def _t(key: str, lang: str, **kw: Any) -> str:
     zh, en = _WORDS[key]
     return (zh if lang == "zh" else en).format(**kw)
@@ -96,7 +98,12 @@ class _Qa:
         try:
             db.upgrade(engine)
             ratings = RatingService(engine, lambda rec: None, lambda: self.config)
-            yield QualityService(engine, lambda: self.config, unsatisfied=ratings.unsatisfied_calls)
+            yield QualityService(
+                engine,
+                lambda: self.config,
+                unsatisfied=ratings.unsatisfied_calls,
+                rating_of=ratings.rating_of,
+            )
         except QualityError as exc:
             _fail(self.refusal(exc))
         finally:

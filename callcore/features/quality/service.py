@@ -38,7 +38,6 @@ from callcore.features.quality.model import (
     summarize,
 )
 from callcore.features.quality.tables import QaSample, QaScore
-from callcore.features.ratings.tables import Rating
 from callcore.records import CallRecord
 from callcore.store.db import get_call
 from callcore.store.models import AuditEntry, Call, CallLeg
@@ -50,7 +49,6 @@ scores_t = QaScore.__table__
 audit_t = AuditEntry.__table__
 calls_t = Call.__table__
 legs_t = CallLeg.__table__
-ratings_t = Rating.__table__
 _CHUNK = 500
 STATUSES = ("pending", "scored", "all")
 
@@ -111,13 +109,16 @@ class QualityService:
         config: Callable[[], SiteConfig],
         *,
         unsatisfied: Callable[[Iterable[str]], set[str]] = lambda ids: set(),
+        rating_of: Callable[[str], dict[str, Any] | None] = lambda linkedid: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`unsatisfied` tells which calls were rated 不满意 / 非常不满意 (the ratings
-        feature's `RatingService.unsatisfied_calls`)."""
+        """`unsatisfied` tells which calls were rated 不满意 / 非常不满意, `rating_of` a
+        call's rating (the ratings feature's `RatingService.unsatisfied_calls` and
+        `rating_of`)."""
         self._engine = engine
         self._config = config
         self._unsatisfied = unsatisfied
+        self._rating_of = rating_of
         self._clock = clock
 
     def _settings(self) -> QualitySettings:
@@ -275,13 +276,9 @@ class QualityService:
             if not found:
                 raise QualityError(404, "unknown_sample", f"call {linkedid!r} is not sampled")
             call = get_call(conn, linkedid)
-            rating = conn.execute(
-                select(ratings_t.c.level, ratings_t.c.key, ratings_t.c.outcome, ratings_t.c.at)
-                .where(ratings_t.c.linkedid == linkedid)
-            ).mappings().first()  # fmt: skip
             history = self._history(conn, linkedid)
             _audit(conn, by, "qa_view", linkedid, {"seat": found[0].seat}, self._now())
-        return SampleView(found[0], call, dict(rating) if rating else None, history)
+        return SampleView(found[0], call, self._rating_of(linkedid), history)
 
     def reviewer_of(self, name: str) -> str | None:
         """The reviewer id a token's name stands for (the id itself or the reviewer's name)."""
