@@ -40,13 +40,12 @@ MAX_DAYS = 400  # the longest range a summary or a seat's scores cover
 T = TypeVar("T")
 
 
-def _refused(exc: QualityError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
-
-
 async def _call(req: ApiRequest, op: Callable[[QualityService], T]) -> T:
-    """`op` on the QA desk in a thread; its refusals as error replies."""
-    return await req.in_thread("quality", op, QualityError, _refused)
+    """`op` on the QA desk in a thread; its refusals as error replies (Chinese unless the
+    request's Accept-Language asks for English)."""
+    return await req.in_thread(
+        "quality", op, QualityError, lambda e: ApiError(e.status, e.code, e.text(req.lang))
+    )
 
 
 def _actor(req: ApiRequest) -> Actor:

@@ -68,15 +68,6 @@ _WORDS: dict[str, tuple[str, str]] = {
         "give the store with --db or CALLCORE_DB_URL",
     ),
     "bad_mark": ("{what} 应写作 项目=值：{text!r}", "{what} takes item=value: {text!r}"),
-    # the service's refusals, by code (in English its own message)
-    "unknown_sample": ("该通话未被抽中质检：{msg}", "{msg}"),
-    "already_scored": ("该样本已评分，请提交更正（qa correct）", "{msg}"),
-    "not_scored": ("该通话尚未评分，无可更正", "{msg}"),
-    "no_reason": ("更正须写明原因（--reason）", "{msg}"),
-    "not_a_reviewer": ("不是质检员：{msg}", "{msg}"),
-    "bad_marks": ("评分有误：{msg}", "{msg}"),
-    "version_taken": ("该版本刚被他人写入，请重新查看后再提交", "{msg}"),
-    "no_quality": ("站点配置没有质检（quality）部分", "{msg}"),
 }
 
 
@@ -105,14 +96,10 @@ class _Qa:
                 rating_of=ratings.rating_of,
             )
         except QualityError as exc:
-            _fail(self.refusal(exc))
+            _fail(exc.text(self.lang))
         finally:
             engine.dispose()
 
-    def refusal(self, exc: QualityError) -> str:
-        if exc.code not in _WORDS:
-            return exc.message
-        return _t(exc.code, self.lang, msg=exc.message)
 
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.config.site.timezone)).date()

@@ -106,7 +106,10 @@ async def test_a_reviewers_queue_and_one_sample_with_its_call(client: TestClient
         seen = {(v["actor"], v["role"], v["target"]) for v in views}
     assert seen == {("QA01", "qa", "g01.long"), ("QA01", "qa", "g01.7")}
     missing = await check(client, "GET", ONE, "qa1", 404, lid="nope")
-    assert missing["error"] == "unknown_sample" and "nope" in missing["message"]
+    assert missing["error"] == "unknown_sample" and "未被抽中质检" in missing["message"]
+    r = await client.get(ONE.replace("{linkedid}", "nope"),
+                         headers={**auth("qa1"), "Accept-Language": "en"})  # fmt: skip
+    assert (await r.json())["message"] == "call 'nope' is not sampled"
 
 
 async def test_score_then_correct_keeps_both_versions_and_audits_each(client, engine):
