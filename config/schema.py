@@ -19,6 +19,7 @@ from config.base import CrossReferenceError, Loc, Strict, duplicates
 from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.transfers import TransferSettings
 from config.workorders import WorkOrdersConfig
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
@@ -333,6 +334,8 @@ class SiteConfig(Strict):
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
     guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
+    # What a caller hears when a softphone transfers it to a number that is no target.
+    transfers: TransferSettings = TransferSettings()
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
 from callcore.features.guard.model import BanFile, acl_conf
 from callcore.features.routing.decision import Kind, static_routes
-from callcore.features.transfers.service import transfer_targets
+from callcore.features.transfers.service import WRONG_NUMBER_SOUND, transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory
 from queues import priority
@@ -241,6 +241,7 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "pause_reasons": cfg.pause_reasons,
         "seat_memberships": [(s, memberships(cfg, s)) for s in cfg.seats],
         "transfers": transfer_targets(cfg),
+        "wrong_number_sound": WRONG_NUMBER_SOUND,
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,

@@ -61,6 +61,18 @@ def write_inf(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
+async def terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """End a simulator's process: SIGTERM, and SIGKILL if it lingers past `grace`."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 class SippProcess:
     """One sipp run; stdout/stderr go to files, milestones to the log file."""
 
@@ -103,13 +115,8 @@ class SippProcess:
             raise SippError(f"sipp {self.name} did not finish within {timeout:.0f} s") from None
 
     async def stop(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await terminate(self.proc)
 
     def lines(self) -> list[list[str]]:
         if not self.log.exists():

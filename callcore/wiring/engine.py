@@ -40,6 +40,9 @@ from callcore.features.guard.model import Ban, BanFile, acl_conf
 from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.schedule import DailyDraw
+from callcore.features.quality.service import QualityService
+from callcore.features.ratings.service import RatingService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
@@ -195,6 +198,17 @@ class Engine:
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
+        )
+        # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
+        ratings = RatingService(self.db, submit, config)
+        self.quality = QualityService(
+            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+        )
+        self.services.quality = self.quality
+        self.daily_draw = DailyDraw(
+            self.quality,
+            lambda: self.inst.config.site.timezone,
+            ready=lambda: self.writer.wait_for_schema(30.0),  # in its thread
         )
         self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -361,6 +375,7 @@ class Engine:
                 self.intake.run(lambda: self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS)),
                 name="workorders-intake",
             ),
+            asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
         ]
         if self.agi is not None:
             await self.agi.start()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from callcore.features.guard.service import GuardService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
+    from callcore.features.quality.service import QualityService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
     from callcore.features.workorders.intake import WorkOrderIntake
@@ -51,6 +52,7 @@ class ApiServices:
     enterprises: EnterpriseService | None = None
     guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
+    quality: QualityService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:

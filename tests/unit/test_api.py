@@ -22,6 +22,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
+from sqlalchemy import insert
 
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
@@ -44,6 +45,8 @@ from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.service import QualityService
+from callcore.features.quality.tables import QaSample
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.workorders.service import WorkOrderService
 from callcore.records import PUBLIC_FIELDS, Outcome
@@ -253,6 +256,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             guard=GuardService(lambda: CFG, BanFile(tmp_path / "bans.json"), _no_acl,
                                writer.submit),
             workorders=work_orders(read),
+            quality=qa_desk(read),
         )
         # every endpoint is tried with a wrong token (the guesser's limit has its own test)
         app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
@@ -290,7 +294,7 @@ async def test_openapi_is_valid_and_describes_every_route(env: Env):
     for path, ops in spec["paths"].items():
         for op in ops.values():
             assert op["summary"] and op["x-role"] in (
-                "public", "seat", "supervisor", "admin", "subcentre", "department"
+                "public", "seat", "supervisor", "admin", "subcentre", "department", "qa"
             )
             if op["x-role"] != "public":
                 assert {"401", "403"} <= set(op["responses"]), path
@@ -343,6 +347,12 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
         "/api/v1/bans": "/api/v1/bans",
+        # the QA desk
+        "/api/v1/qa/samples": "/api/v1/qa/samples?reviewer=all",
+        "/api/v1/qa/samples/{linkedid}": "/api/v1/qa/samples/L-g01-a",
+        "/api/v1/qa/summary": f"/api/v1/qa/summary?since={date.today().isoformat()}",
+        "/api/v1/qa/seats/{seat}/scores": f"/api/v1/qa/seats/G01/scores?since={date.today()}",
+        "/api/v1/qa/seats/{seat}/summary": f"/api/v1/qa/seats/G01/summary?since={date.today()}",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -383,6 +393,16 @@ def knowledge_base(read: object) -> KnowledgeService:
     kb.create(ArticleIn(id="gjj-tiqu", title="住房公积金提取", body="提取公积金需要身份证。",
                         unit="gjj"), "test")  # fmt: skip
     return kb
+
+
+def qa_desk(read: Any) -> QualityService:
+    """The QA desk on the test store, with L-g01-a sampled for QA01."""
+    with read.begin() as conn:
+        conn.execute(insert(QaSample.__table__), [{
+            "linkedid": "L-g01-a", "day": date.today(), "seat": "G01", "reasons": ["random"],
+            "reviewer": "QA01", "scorecard": "standard", "drawn_at": datetime.now(UTC),
+        }])  # fmt: skip
+    return QualityService(read, lambda: CFG)
 
 
 # -- roles ------------------------------------------------------------------------------------

@@ -130,6 +130,16 @@ class RatingService:
                 out.update(conn.execute(stmt).scalars())
         return out
 
+    def rating_of(self, linkedid: str) -> dict[str, Any] | None:
+        """A call's rating row (level, key, outcome, at), or None if it has none (QA's view
+        of a sampled call)."""
+        stmt = select(ratings.c.level, ratings.c.key, ratings.c.outcome, ratings.c.at).where(
+            ratings.c.linkedid == linkedid
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
+
     def figures(
         self, since: datetime, until: datetime, grouping: str = "all"
     ) -> dict[str, RatingFigures]:
