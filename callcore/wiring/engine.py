@@ -38,6 +38,7 @@ from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.reports.service import ReportService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
@@ -56,6 +57,7 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+ROLLUP_SECONDS = 3600.0  # how often the reports' kept days are brought up to date
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
 
 
@@ -292,6 +294,18 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _keep_rollups(self) -> None:
+        """Hourly, in a thread: the reports' kept days brought up to date (a day settles
+        two days after its end; one a reconciliation changed is rebuilt), so a manager's
+        month report reads them instead of building them."""
+        reports = ReportService(self.db, lambda: self.inst.config)
+        while True:
+            await asyncio.sleep(ROLLUP_SECONDS)
+            try:
+                await asyncio.to_thread(reports.keep_rollups)
+            except Exception as exc:  # the database may be away; the next hour tries again
+                log.info("report rollups not brought up to date now (%s)", exc)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -309,6 +323,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self._keep_rollups(), name="report-rollups"),
         ]
         if self.agi is not None:
             await self.agi.start()

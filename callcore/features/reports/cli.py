@@ -260,6 +260,22 @@ def staffing(env: _Env, day: str, forecast: bool, weeks: int, interval: str, as_
         _print_staffing(s, env.config.site.lang)
 
 
+@report.command("rollups")
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: a week ago).")
+@click.option("--to", "end", help="Last day, inclusive (default: today).")
+@click.pass_obj
+def keep_rollups(env: _Env, start: str | None, end: str | None) -> None:
+    """Build or refresh the kept days reports read (汇总); unchanged days are left alone."""
+    try:
+        first, last = (date.fromisoformat(x) if x else None for x in (start, end))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if first and last and first > last:
+        raise click.BadParameter(f"--from {first} is after --to {last}")
+    for day, what in _service(env).keep_rollups(first, last):
+        click.echo(f"{day} {what}")
+
+
 @report.command("queue-log")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @_range_options

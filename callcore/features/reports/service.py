@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
@@ -49,6 +50,8 @@ _DB_KEY = {
     Grouping.SEAT: "seat",
 }
 _SEAT_KEY = {Grouping.ZONE: "zone", Grouping.SEAT: "seat"}
+# How many days back the hourly upkeep of rollups looks (late reconciliations included).
+ROLLUP_DAYS = 7
 
 
 class ReportService:
@@ -126,6 +129,20 @@ class ReportService:
             generated_at=now,
             lang=lang,
         )
+
+    def keep_rollups(self, first: date | None = None, last: date | None = None) -> list[Any]:
+        """Bring the kept days first..last (default: the last `ROLLUP_DAYS` local days) up
+        to date, so that reports read them rather than build them: (day, kept | built |
+        unsettled) per day. Run by the engine every hour, and by `callcore report rollups`."""
+        cfg = self.config()
+        now = self.clock()
+        tz = cfg.site.timezone
+        today = now.astimezone(ZoneInfo(tz)).date()
+        last = last or today
+        first = first or last - timedelta(days=ROLLUP_DAYS)
+        with self.engine.connect() as conn:
+            queries.tune(conn)
+            return rollups.build(conn, first, last, tz, cfg.site.targets, now)
 
     @staticmethod
     def _key_of(cfg: SiteConfig, g: Grouping, interval: int) -> Callable[[Any], str]:

@@ -72,6 +72,18 @@ def test_cli_staffing_and_errors(store: Engine):
     assert bad.exit_code == 2 and "--by" in bad.output
 
 
+def test_cli_rollups_built_then_kept(store: Engine):
+    out = run(store, "rollups", "--from", "2025-03-02", "--to", "2025-03-04").output
+    assert out.splitlines() == [f"2025-03-0{d} built" for d in (2, 3, 4)]
+    out = run(store, "rollups", "--from", "2025-03-02", "--to", "2025-03-04").output
+    assert out.splitlines() == [f"2025-03-0{d} kept" for d in (2, 3, 4)]
+    url = store.url.render_as_string(hide_password=False)
+    bad = CliRunner().invoke(
+        report, ["--db", url, "rollups", "--from", "2025-03-05", "--to", "2025-03-04"]
+    )
+    assert bad.exit_code == 2 and "is after --to" in bad.output
+
+
 TOKENS = {
     "sup": {"role": "supervisor", "name": "钱主管"},
     "seat": {"role": "seat", "name": "王芳", "seat": "G01"},
