@@ -36,6 +36,7 @@ from config.schema import ServiceTargets
 
 from . import queries
 from .model import Acc, Range, midnight
+from .packed import Packed, merge
 from .tables import rollup_days, rollups
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,12 @@ class Part:
     seat: dict[SeatKey, float] = field(default_factory=dict)
     times: list[np.ndarray] = field(default_factory=list)
     answered: list[np.ndarray] = field(default_factory=list)
+    packed: dict[str, list[Packed]] = field(default_factory=dict)  # kept days, not unpacked
 
     def add(self, other: Part) -> None:
         """Take in another stretch's sums (its objects become this part's)."""
+        for dim, packs in other.packed.items():
+            self.packed.setdefault(dim, []).extend(packs)
         for dim, accs in other.sums.items():
             mine = self.sums.setdefault(dim, {})
             for key, acc in accs.items():
@@ -81,6 +85,12 @@ class Part:
             self.seat[key] = self.seat.get(key, 0.0) + secs
         self.times.extend(other.times)
         self.answered.extend(other.answered)
+
+    def unpack(self) -> Part:
+        """The kept days' packed sums added up and merged into `sums`."""
+        packed, self.packed = self.packed, {}
+        self.add(Part({dim: merge(packs) for dim, packs in packed.items()}))
+        return self
 
     def arrivals(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.times:
@@ -174,30 +184,8 @@ def _counts(conn: Connection, a: datetime, b: datetime) -> tuple[list[Any], int,
 
 
 # -- kept days ---------------------------------------------------------------------------
-# One row per day and dimension: a JSON list of [key values, counters, wait histogram,
-# time-to-a-human histogram] (histograms as [seconds, calls] pairs), or for seat time
-# [seat, zone, state, reason, seconds]. One document per dimension parses in one call.
-
-
-def _doc(accs: dict[DbKey, Acc]) -> str:
-    return json.dumps(
-        [
-            [list(k), dict(a.counters), list(a.wait_hist.items()), list(a.reach_hist.items())]
-            for k, a in accs.items()
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def _accs(doc: str) -> dict[DbKey, Acc]:
-    out: dict[DbKey, Acc] = {}
-    for key, counters, wait, reach in json.loads(doc):
-        acc = out[tuple(key)] = Acc()
-        acc.counters.update(counters)
-        acc.wait_hist.update(dict(wait))
-        acc.reach_hist.update(dict(reach))
-    return out
+# One row per day and dimension: its sums packed as arrays (`packed.Packed`), or for seat
+# time a JSON list of [seat, zone, state, reason, seconds].
 
 
 def read(
@@ -219,12 +207,12 @@ def read(
     rows = select(r.day, r.dim, r.sums).where(
         r.tz == tz, r.day.between(*span), r.dim.in_([*dims, SEAT_DIM])
     )
-    for day, dim, doc in conn.execute(rows):
+    for day, dim, blob in conn.execute(rows):
         part = out[day][1]
         if dim == SEAT_DIM:
-            part.seat = {(a, b, c, e): secs for a, b, c, e, secs in json.loads(doc)}
+            part.seat = {(a, b, c, e): secs for a, b, c, e, secs in json.loads(blob)}
         else:
-            part.sums[dim] = _accs(doc)
+            part.packed[dim] = [Packed.from_bytes(blob)]
     return out
 
 
@@ -233,9 +221,9 @@ def write(conn: Connection, day: date, tz: str, stamp: str, part: Part, now: dat
     old day or the new one. False when another writer got there first or the store is
     busy (the report has its figures anyway)."""
     times, answered = part.arrivals()
-    rows = [{"dim": dim, "sums": _doc(accs)} for dim, accs in part.sums.items()]
-    seat = [[*k, v] for k, v in part.seat.items()]
-    rows.append({"dim": SEAT_DIM, "sums": json.dumps(seat, ensure_ascii=False)})
+    rows = [{"dim": dim, "sums": Packed.of(accs).to_bytes()} for dim, accs in part.sums.items()]
+    seat = json.dumps([[*k, v] for k, v in part.seat.items()], ensure_ascii=False)
+    rows.append({"dim": SEAT_DIM, "sums": seat.encode()})
     blob = times.astype("<f8").tobytes() + answered.astype(np.uint8).tobytes()
     head = {"day": day, "tz": tz}
     try:
@@ -286,7 +274,7 @@ def gather(
         since = b
     if since < rng.end:
         out.add(live(conn, since, rng.end, targets, now, dims))
-    return out
+    return out.unpack()
 
 
 def _build(

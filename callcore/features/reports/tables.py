@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, LargeBinary, String, UnicodeText
+from sqlalchemy import Date, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcore.store.models import Base, UTCDateTime
@@ -35,15 +35,15 @@ class RollupDay(Base):
 
 
 class Rollup(Base):
-    """A day's sums for one dimension (bucket, route, hotline, seat, bucket_route,
-    seat_state): a JSON list, one entry per key (`rollups._doc`)."""
+    """A day's sums for one dimension (bucket, route, hotline, seat, bucket_route):
+    arrays (`packed.Packed`); or its seat time (seat_state): JSON."""
 
     __tablename__ = "report_rollups"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     tz: Mapped[str] = mapped_column(String(TZ_LEN), primary_key=True)
     dim: Mapped[str] = mapped_column(String(DIM_LEN), primary_key=True)
-    sums: Mapped[str] = mapped_column(UnicodeText, nullable=False)
+    sums: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 rollup_days = RollupDay.__table__

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("tz", sa.String(64), nullable=False),
         sa.Column("dim", sa.String(16), nullable=False),
-        sa.Column("sums", sa.UnicodeText(), nullable=False),
+        sa.Column("sums", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("day", "tz", "dim", name=op.f("pk_report_rollups")),
     )
     op.create_index("ix_calls_entered_updated", "calls", ["entered_at", "updated_at"])
