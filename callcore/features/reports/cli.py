@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -123,11 +124,16 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=220)
 
 
-def _print(rep: Report) -> None:
-    console = _console()
+def print_report(
+    rep: Report, console: Console | None = None, only: Sequence[str] | None = None
+) -> None:
+    """The report in the terminal: a table per grouping (or those in `only`), the total,
+    the worst 24 hours."""
+    console = console or _console()
     headers = dict(rep.columns())
     zh = rep.lang == "zh"
-    for grouping, rows in [*rep.groups.items(), ("", [])]:
+    shown = [(g, rows) for g, rows in rep.groups.items() if only is None or g in only]
+    for grouping, rows in [*shown, ("", [])]:
         title = (
             export.grouping_title(grouping, rep.lang) if grouping else ("总计" if zh else "total")
         )
@@ -199,7 +205,7 @@ def show(
     if as_json:
         click.echo(export.to_json(rep))
     else:
-        _print(rep)
+        print_report(rep)
     for path in written:
         click.echo(str(path), err=as_json)
 
