@@ -5,9 +5,13 @@ rebuilt on the next report; building is idempotent; unsettled days are never kep
 from __future__ import annotations
 
 import dataclasses
+import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+import numpy as np
+import pytest
+from sqlalchemy import Engine, func, insert, select, update
 
 from callcore.features.reports import rollups
 from callcore.features.reports.model import Grouping, Report, resolve_range
@@ -16,7 +20,7 @@ from callcore.features.reports.tables import rollup_days
 from callcore.features.reports.tables import rollups as rollup_rows
 from callcore.records import Outcome
 from callcore.store import db
-from callcore.store.models import CallLeg
+from callcore.store.models import CallLeg, SeatEvent
 
 from . import fixture_store
 from .conftest import CFG, NOW
@@ -148,3 +152,91 @@ def test_empty_kept_days(empty_store: Engine):
     again = svc.report(WEEK, ALL)
     assert again.total.figures["offered"] == 0 and again.worst24 is None
     assert len(kept_days(empty_store)) == 5
+
+
+def random_store(engine: Engine, seed: int) -> None:
+    """Three days of random calls (across midnight too), seat shifts, pauses, wrap-ups
+    and transfers: every seat changes state at least once a day."""
+    rnd = random.Random(seed)
+    seats = ["G01", "G02", "G03", "E-hrss1"]
+    records, events, legs = [], [], []
+
+    def event(seat: str, state: str, t: datetime, lid: str = "", reason: str = "") -> None:
+        zone = "hrss" if seat.startswith("E") else "general"
+        events.append(
+            {"id": uuid.uuid4().hex, "seat": seat, "state": state, "reason": reason, "zone": zone,
+             "at": t, "linkedid": lid, "source": "asterisk", "as_of": t.timestamp()}
+        )  # fmt: skip
+
+    for day in (3, 4, 5):
+        for seat in seats:
+            event(seat, "available", fixture_store.at("07:50:00", day))
+            event(seat, "paused", fixture_store.at(f"12:{rnd.randrange(60):02d}:00", day),
+                  reason=rnd.choice(["break", "meal"]))  # fmt: skip
+            event(seat, "available", fixture_store.at("13:30:00", day))
+            event(seat, "logged_off", fixture_store.at("22:00:00", day))
+        for i in range(60):
+            h = rnd.choice([8, 9, 10, 15, 23]) if i else 23
+            t = fixture_store.at(
+                f"{h:02d}:{rnd.randrange(60):02d}:{rnd.uniform(0, 59.9):06.3f}", day
+            )
+            general = ("q-general", "G0" + str(rnd.randrange(1, 4)))
+            route, seat = rnd.choice([general, ("q-hrss", "E-hrss1"), ("trunk:t", "tax12366")])
+            lid = f"R{day}-{i}"
+            wait = rnd.uniform(0, 40)
+            queued = t + timedelta(seconds=rnd.choice([0.1, 12.0]))
+            if rnd.random() < 0.15:
+                ended = queued + timedelta(seconds=wait)
+                records.append(fixture_store._call(
+                    lid, "12345", route, t, queued=queued, ended=ended, outcome=Outcome.ABANDONED,
+                    wait=wait))  # fmt: skip
+                continue
+            answered = queued + timedelta(seconds=wait)
+            ended = answered + timedelta(seconds=rnd.uniform(5, 900))
+            records.append(fixture_store._call(
+                lid, "12345", route, t, queued=queued, answered=answered, ended=ended, seat=seat,
+                outcome=Outcome.ANSWERED))  # fmt: skip
+            if not route.startswith("trunk"):
+                event(seat, "ringing", answered - timedelta(seconds=2), lid)
+                event(seat, "talking", answered, lid)
+                event(seat, "wrap_up", ended, lid)
+                event(seat, "available", ended + timedelta(seconds=rnd.uniform(1, 30)))
+            if rnd.random() < 0.1:
+                legs.append({"id": f"{lid}/1", "linkedid": lid, "seq": 1, "kind": "blind",
+                             "target": "q-general", "from_seat": seat, "seat": "",
+                             "started_at": answered + timedelta(seconds=3), "outcome": "answered",
+                             "as_of": 1.0})  # fmt: skip
+    with engine.begin() as conn:
+        db.upsert_calls(conn, records)
+        conn.execute(insert(SeatEvent.__table__), events)
+        if legs:
+            conn.execute(insert(CallLeg.__table__), legs)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kept_days_sum_exactly_to_the_whole_range_live(empty_store: Engine, seed: int):
+    """The month's rule: a range's sums from kept days are the sums of one live pass."""
+    random_store(empty_store, seed)
+    rng = resolve_range("range", TZ, start=date(2025, 3, 3), end=date(2025, 3, 5))
+    targets = CFG.site.targets
+    with empty_store.connect() as conn:
+        whole = rollups.live(conn, rng.start, rng.end, targets, NOW)
+        built = rollups.gather(conn, rng, TZ, targets, NOW)
+        kept = rollups.gather(conn, rng, TZ, targets, NOW)
+    assert len(kept_days(empty_store)) == 3
+    for part in (built, kept):
+        for dim in rollups.DIMS:
+            assert set(part.sums[dim]) == set(whole.sums[dim]), dim
+            for key, acc in whole.sums[dim].items():
+                got = part.sums[dim][key]
+                assert +got.counters == +acc.counters, (dim, key)
+                assert got.wait_hist == acc.wait_hist and got.reach_hist == acc.reach_hist
+        assert set(part.seat) == set(whole.seat)
+        for key, secs in whole.seat.items():
+            assert part.seat[key] == pytest.approx(secs, abs=1e-6), key
+        times, answered = part.arrivals()
+        w_times, w_answered = whole.arrivals()
+        order, w_order = np.argsort(times), np.argsort(w_times)
+        assert np.array_equal(times[order], w_times[w_order])
+        assert np.array_equal(answered[order], w_answered[w_order])
+    assert sum(a.counters["offered"] for a in whole.sums["bucket"].values()) == 180
