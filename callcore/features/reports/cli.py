@@ -267,7 +267,7 @@ def staffing(env: _Env, day: str, forecast: bool, weeks: int, interval: str, as_
 
 
 @report.command("rollups")
-@click.option("--from", "start", help="First day, YYYY-MM-DD (default: a week ago).")
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: five weeks ago).")
 @click.option("--to", "end", help="Last day, inclusive (default: today).")
 @click.pass_obj
 def keep_rollups(env: _Env, start: str | None, end: str | None) -> None:

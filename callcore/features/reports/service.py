@@ -50,8 +50,9 @@ _DB_KEY = {
     Grouping.SEAT: "seat",
 }
 _SEAT_KEY = {Grouping.ZONE: "zone", Grouping.SEAT: "seat"}
-# How many days back the hourly upkeep of rollups looks (late reconciliations included).
-ROLLUP_DAYS = 7
+# How many days back the hourly upkeep of rollups looks: the forecast's four weeks (the
+# monitor's staffing reads them every interval) and a week more for late reconciliations.
+ROLLUP_DAYS = 35
 
 
 class ReportService:
