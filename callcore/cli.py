@@ -280,8 +280,6 @@ def monitor(
     supervisor: str | None,
 ) -> None:
     """Live queues, waiting callers, seats and figures (full screen; keys act on seats)."""
-    import asyncio
-
     from callcore.monitor import run as mon
 
     try:
@@ -290,7 +288,7 @@ def monitor(
         fail(f"invalid site config:\n{exc}")
     lang = lang or cfg.site.lang
     if once or as_json:
-        sys.exit(mon.print_once(asyncio.run(mon.one_snapshot(c.inst)), lang, as_json))
+        sys.exit(mon.once(c.inst, lang, as_json))
     mon.run_full_screen(c.inst, lang, token, api, supervisor)
 
 

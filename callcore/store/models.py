@@ -139,6 +139,8 @@ class Call(Base):
         Index("ix_calls_caller_number", "caller_number"),
         Index("ix_calls_seat", "seat"),
         Index("ix_calls_outcome", "outcome"),
+        # the reports' rollups fingerprint a day by count and last update (0009)
+        Index("ix_calls_entered_updated", "entered_at", "updated_at"),
     )
 
 
@@ -194,7 +196,10 @@ class CallLeg(Base):
     outcome: Mapped[str] = _text(16)  # answered | transferred | unanswered | abandoned | failed
     as_of: Mapped[float] = mapped_column(Float, nullable=False)
 
-    __table_args__ = (Index("ix_call_legs_linkedid", "linkedid"),)
+    __table_args__ = (
+        Index("ix_call_legs_linkedid", "linkedid"),
+        Index("ix_call_legs_started_as_of", "started_at", "as_of"),  # report rollups (0009)
+    )
 
 
 class EnterpriseContact(Base):

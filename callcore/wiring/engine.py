@@ -43,6 +43,7 @@ from callcore.features.live.state import LiveState
 from callcore.features.quality.schedule import DailyDraw
 from callcore.features.quality.service import QualityService
 from callcore.features.ratings.service import RatingService
+from callcore.features.reports.service import ReportService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
@@ -63,6 +64,7 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+ROLLUP_SECONDS = 3600.0  # how often the reports' kept days are brought up to date
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
 WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
@@ -351,6 +353,17 @@ class Engine:
             return
         if batch is not None:
             log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+    async def _keep_rollups(self) -> None:
+        """Hourly, in a thread: the reports' kept days brought up to date (a day settles
+        two days after its end; one a reconciliation changed is rebuilt), so a manager's
+        month report reads them instead of building them."""
+        reports = ReportService(self.db, lambda: self.inst.config)
+        while True:
+            await asyncio.sleep(ROLLUP_SECONDS)
+            try:
+                await asyncio.to_thread(reports.keep_rollups)
+            except Exception as exc:  # the database may be away; the next hour tries again
+                log.info("report rollups not brought up to date now (%s)", exc)
 
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
@@ -376,6 +389,7 @@ class Engine:
                 name="workorders-intake",
             ),
             asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
+            asyncio.create_task(self._keep_rollups(), name="report-rollups"),
         ]
         if self.agi is not None:
             await self.agi.start()
