@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from config.base import CrossReferenceError, Loc, Strict, duplicates
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.recordings import RecordingSettings
 from config.workorders import WorkOrdersConfig
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
@@ -331,6 +332,7 @@ class SiteConfig(Strict):
     # The QA desk (质检); None: no sampling, no scorecards.
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
+    recordings: RecordingSettings = RecordingSettings()  # 录音: on by default
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")
