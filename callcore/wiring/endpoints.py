@@ -11,6 +11,7 @@ from callcore.features.calls.api import api as calls
 from callcore.features.enterprises.api import api as enterprises
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
+from callcore.features.recordings.api import api as recordings
 from callcore.features.reports.api import api as reports
 from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
@@ -32,4 +33,5 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    recordings,
 )

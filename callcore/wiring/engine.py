@@ -38,6 +38,8 @@ from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.recordings import kinds as _recording_kinds  # noqa: F401
+from callcore.features.recordings.service import RecordingService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
@@ -56,6 +58,7 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+PURGE_SECONDS = 86400.0  # the recordings' retention job runs once a day
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
 
 
@@ -125,6 +128,11 @@ class Engine:
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
         self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
+        # Recordings: Asterisk records; a worker thread stores the finished files.
+        self.recordings = RecordingService(
+            config, inst.home, self._submit_threadsafe, lambda: self.db,
+            asterisk_pid_file=inst.run / "callcore-asterisk.pid",
+        )  # fmt: skip
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -176,11 +184,13 @@ class Engine:
             transfers=self.transfers,
             requests=self.requests,
             enterprises=self.enterprises,
+            recordings=self.recordings,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
         )
         self.api: ApiServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -209,7 +219,7 @@ class Engine:
         journal backlog, or the part's status word."""
         health = self.services.health()
         out = {}
-        for part in ("ami", "fastagi", "database"):
+        for part in ("ami", "fastagi", "database", "recordings"):
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
                 out[part] = str(health[part].get("backlog", status))
@@ -236,6 +246,14 @@ class Engine:
     @property
     def ready_file(self):
         return self.inst.run / "callcore.ready"
+
+    def _submit_threadsafe(self, record: Any) -> None:
+        """The store writer's submit, from the loop or from a worker thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.writer.submit(record)
+        else:
+            loop.call_soon_threadsafe(self.writer.submit, record)
 
     # -- the path of events and records ------------------------------------------------------
     def _publish(self, record: CallRecord) -> None:
@@ -292,6 +310,18 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _purge_recordings(self) -> None:
+        """The daily retention job: expired recordings deleted, each deletion audited."""
+        await asyncio.to_thread(self.writer.wait_for_schema, 60.0)
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.recordings.purge)
+                if gone:
+                    log.info("recordings: %d past their retention deleted", len(gone))
+            except Exception as exc:  # the database may be away; tomorrow tries again
+                log.warning("recordings: retention purge failed (%s)", exc)
+            await asyncio.sleep(PURGE_SECONDS)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -302,13 +332,16 @@ class Engine:
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.inst.ensure_dirs()
+        self._loop = asyncio.get_running_loop()
         self.writer.start()
+        self.recordings.start()  # picks up what a crash left in the spool
         await self.live.start()
         await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self._purge_recordings(), name="recordings-retention"),
         ]
         if self.agi is not None:
             await self.agi.start()
@@ -379,6 +412,7 @@ class Engine:
             await self.api.close()
             self.api = None
         await self.live.close()
+        await asyncio.to_thread(self.recordings.stop)
         if self._db is not None:
             self._db.dispose()
         drained = await self.writer.close(timeout=30)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from callcore.features.enterprises.service import EnterpriseService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
+    from callcore.features.recordings.service import RecordingService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
     from callcore.features.workorders.intake import RequestService
@@ -47,6 +48,7 @@ class ApiServices:
     requests: RequestService | None = None
     enterprises: EnterpriseService | None = None
     knowledge: KnowledgeService | None = None
+    recordings: RecordingService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:
@@ -96,6 +98,10 @@ class ApiServices:
         else:
             h = self.live.health()
             parts["redis"] = {"status": "ok" if h["available"] else "degraded", **h}
+        # recordings at risk (disk nearly full, folder unwritable): calls flow on
+        parts["recordings"] = (
+            {"status": "absent"} if self.recordings is None else self.recordings.health()
+        )
         words = {p["status"] for p in parts.values()}
         if parts["ami"]["status"] == "down":
             status = "down"

@@ -22,6 +22,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
+from sqlalchemy import Engine, insert
 
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
@@ -33,6 +34,8 @@ from callcore.features.calls.api import CallOut
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.recordings.service import RecordingService
+from callcore.features.recordings.tables import Recording
 from callcore.features.supervisors.actions import Supervisor
 from callcore.records import PUBLIC_FIELDS, Outcome
 from callcore.store import db
@@ -159,6 +162,20 @@ class Env:
     linked: dict[str, str] = field(default_factory=dict)
 
 
+def one_recording(read: Engine, home: Path) -> RecordingService:
+    """The recordings service with one stored leg of L-g01-a (a row; its file is not read)."""
+    with read.begin() as conn:
+        conn.execute(
+            insert(Recording.__table__),
+            {
+                "id": "R-g01-a", "linkedid": "L-g01-a", "leg": "seat", "seat": "G01",
+                "endpoint": "8001", "started_at": datetime.now(UTC), "duration": 60.0,
+                "size": 1, "sha256": "0" * 64, "codec": "opus", "path": "x.opus", "as_of": 1.0,
+            },
+        )  # fmt: skip
+    return RecordingService(lambda: CFG, home, lambda item: None, lambda: read)
+
+
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     redis_or_skip()
@@ -238,6 +255,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
             knowledge=knowledge_base(read),
+            recordings=one_recording(read, tmp_path),
         )
         app = make_app(services, TokenBook(secrets), APIS)
         client = TestClient(TestServer(app))
@@ -316,6 +334,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
+        "/api/v1/calls/{linkedid}/recordings": "/api/v1/calls/L-g01-a/recordings",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -366,6 +385,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{request_id}", "L-g01-a")
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
+            .replace("{recording_id}", "R-g01-a")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)
