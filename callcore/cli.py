@@ -12,6 +12,7 @@ from callcore.commands import Context, fail, pass_ctx
 from callcore.features.calls import cli as calls_cli
 from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.knowledge import cli as knowledge_cli
+from callcore.features.recordings import cli as recordings_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
 from callcore.features.transfers import cli as transfers_cli
@@ -373,6 +374,7 @@ for command in (
     supervisors_cli.supervise,
     knowledge_cli.kb,
     reports_cli.report,
+    recordings_cli.recording_group,
 ):
     main.add_command(command)
 
