@@ -141,13 +141,21 @@ class RecordingService:
     def start(self) -> None:
         if self._thread is not None:
             return
-        try:
-            self.spool.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            log.error("recordings spool %s cannot be made: %s", self.spool, exc)
+        self._make_spool()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="recordings", daemon=True)
         self._thread.start()
+
+    def _make_spool(self) -> None:
+        """The spool Asterisk writes into, owned like the spool folder it is in (Asterisk
+        runs as its own user; the engine may be root)."""
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            parent = self.spool.parent.stat()
+            if os.geteuid() == 0 and self.spool.stat().st_uid != parent.st_uid:
+                os.chown(self.spool, parent.st_uid, parent.st_gid)
+        except OSError as exc:
+            log.error("recordings spool %s cannot be made: %s", self.spool, exc)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
