@@ -216,13 +216,13 @@ class Engine:
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's
-        journal backlog, or the part's status word."""
+        journal backlog, the recordings' problem, or the part's status word."""
         health = self.services.health()
         out = {}
         for part in ("ami", "fastagi", "database", "recordings"):
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
-                out[part] = str(health[part].get("backlog", status))
+                out[part] = str(health[part].get("backlog", health[part].get("problem", status)))
         return out
 
     def stats(self) -> dict:
