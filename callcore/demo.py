@@ -68,6 +68,24 @@ def traffic(inst: Instance, seconds: int, rng: random.Random) -> list[Call]:
     return calls
 
 
+async def _recorded(site: SimSite, records: list) -> int:
+    """How many of the calls have a stored recording (the worker stores them within seconds)."""
+    from sqlalchemy import func, select
+
+    from callcore.features.recordings.tables import Recording
+
+    t = Recording.__table__
+    ids = [r.linkedid for r in records]
+    q = select(func.count(func.distinct(t.c.linkedid))).where(t.c.linkedid.in_(ids))
+    await asyncio.sleep(3)
+
+    def count() -> int:
+        with site.engine_db().connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    return await asyncio.to_thread(count)
+
+
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
     console = make_console()
     rng = random.Random(12345)
@@ -135,6 +153,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"calls stored: {len(records)} (missing or doubled: {len(missing)}); "
             f"routed by the static fallback: {fallback}"
         )
+        say(f"calls recorded: {await _recorded(site, records)} (`callcore recording list`)")
         say(
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"
