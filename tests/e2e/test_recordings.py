@@ -22,11 +22,13 @@ import pytest_asyncio
 import yaml
 from sqlalchemy import select
 
+from callcore.api.client import ApiClient
 from callcore.sim import seat_actions
-from callcore.sim.sipp import Behaviour, alaw_tone
+from callcore.sim.sipp import Behaviour, Call, SeatFarm, alaw_tone, place_calls
 from callcore.sim.site import SimSite
 from callcore.store.models import AuditEntry
 from tests.e2e import scenes
+from tests.e2e.conftest import BASE, caller_number
 from tests.e2e.test_transfers import api_url, cli, patient_expert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(240)]
@@ -166,6 +168,51 @@ async def test_a_transferred_call_has_a_recording_per_leg(rec: Rec):
     assert {x["linkedid"] for x in legs} == {p.record.linkedid}
     assert [x["seat"] for x in legs] == [c["seat"] for c in chain]  # the first, then the expert
     assert all(x["leg"] == "seat" and x["duration"] > 0 for x in legs)
+
+
+async def test_a_whispering_supervisor_is_recorded_under_the_call(rec: Rec):
+    site, sec = rec.site, rec.site.inst.secrets()
+    seat, ext, number = "E-market1", "8105", "12315"  # the number reaches that seat first
+    voice = alaw_tone(rec.tmp / "sup.al", SEAT_HZ)
+    farm = SeatFarm(
+        site.workdir / "rec-sup-farm",
+        site.sip_server,
+        {"8901": sec.supervisor_passwords["S01"], ext: sec.seat_passwords[seat]},
+        {
+            "8901": Behaviour("rec-supervisor", ring_ms=200, talk_ms=60000, audio=voice),
+            ext: Behaviour("rec-spied", ring_ms=300, talk_ms=8000, audio=voice),
+        },
+        base_port=BASE + 2510,
+    )
+    assert all((await farm.start()).values())
+    try:
+        call = Call(caller_number(), "黄蓉", number)
+        talk = asyncio.create_task(
+            place_calls(
+                site.workdir, site.sip_server, [call], bind=site.carrier_ip, name="rec-spied",
+                timeout=90, audio=alaw_tone(rec.tmp / "spied.al", CALLER_HZ),
+            )
+        )  # fmt: skip
+        await scenes.wait_for(
+            lambda: rec.get(f"/api/v1/seats/{seat}", rec.sup),
+            lambda r: yaml.safe_load(r[2]).get("state") == "talking",
+            "the spied seat talking",
+        )
+        reply = await ApiClient(api_url(site, ""), rec.sup).seat_action(
+            seat, "whisper", supervisor="S01"
+        )
+        assert reply["ok"]
+        [result] = await talk
+        assert result.outcome == "answered"
+        rows = await site.wait_records([call.caller], timeout=30)
+        linkedid = rows[call.caller][0].linkedid
+        legs = await rec.recordings(linkedid, 2)
+    finally:
+        await farm.stop()
+        await site.farm.register({ext: sec.seat_passwords[seat]}, tag="rec-restore-spied")
+    by_leg = {x["leg"]: x for x in legs}
+    assert by_leg["seat"]["seat"] == seat and by_leg["supervisor"]["seat"] == "S01"
+    assert by_leg["supervisor"]["duration"] > 1
 
 
 async def _reload(site: SimSite, recordings: dict[str, Any]) -> None:
