@@ -1,17 +1,16 @@
-"""The rendered dialplan records every leg that carries a call, the notice is there only
-when a site turns it on, and a bad `recordings:` section names its key."""
+"""The rendered dialplan records every leg that carries a call (callcore/features/recordings/
+dialplan.conf.j2), and the recording notice is there only when a site turns it on."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from callcore.asterisk import render
 from callcore.asterisk.runtime import Runtime
 from callcore.instance import Instance
-from config.loader import DEFAULT_PATH, ConfigError, load
+from config.loader import DEFAULT_PATH
 
 HOST = Runtime(None, "/usr/sbin/asterisk")
 
@@ -56,22 +55,3 @@ def test_the_notice_plays_before_the_queue_when_turned_on(tmp_path: Path):
     deliver = ext[ext.index("[cc-deliver]") : ext.index("[cc-log]")]
     assert deliver.index("Gosub(cc-record-notice,s,1)") < deliver.index("Queue(")
     assert "Playback(${CC_SOUNDS}/recording-notice,noanswer)" in ext
-
-
-@pytest.mark.parametrize(
-    ("section", "key"),
-    [
-        ({"codec": "mp3"}, "recordings.codec"),
-        ({"retention_days": -1}, "recordings.retention_days"),
-        ({"notice": "  "}, "recordings.notice"),
-        ({"min_free": 5}, "recordings.min_free"),
-    ],
-)
-def test_a_bad_recordings_section_names_the_key(tmp_path: Path, section: dict, key: str):
-    data = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
-    data["recordings"] = section
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load(site)
-    assert key in str(info.value) and "site.yaml" in str(info.value)
