@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from callcore.features.calls.present import make_console, print_per_number
 from callcore.i18n import t
 from callcore.instance import Instance
-from callcore.sim.sipp import Behaviour, Call, place_calls
+from callcore.sim.sipp import Behaviour, Call, alaw_tone, place_calls
 from callcore.sim.site import SimSite
 from config.schema import Mode
 
@@ -118,6 +118,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         )
         started = datetime.now(UTC)
         rate = len(calls) / seconds
+        voice = alaw_tone(site.workdir / "citizen.al", 400)  # citizens speak: calls are recorded
         results = await asyncio.gather(
             place_calls(
                 site.workdir,
@@ -128,6 +129,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="citizens",
                 timeout=seconds + 240,
+                audio=voice,
             ),
             place_calls(
                 site.workdir,
@@ -138,6 +140,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="impatient",
                 timeout=seconds + 240,
+                audio=voice,
             ),
         )
         experienced = [r for group in results for r in group]
