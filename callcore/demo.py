@@ -25,7 +25,7 @@ from callcore.features.workorders.model import Action, Actor, Role, WorkOrder
 from callcore.features.workorders.service import WorkOrderService
 from callcore.i18n import t
 from callcore.instance import Instance
-from callcore.sim.sipp import Behaviour, Call, place_calls
+from callcore.sim.sipp import Behaviour, Call, alaw_tone, place_calls
 from callcore.sim.site import SimSite
 from callcore.store.db import make_engine
 from config.schema import Mode
@@ -79,6 +79,24 @@ def traffic(inst: Instance, seconds: int, rng: random.Random) -> list[Call]:
     return calls
 
 
+async def _recorded(site: SimSite, records: list) -> int:
+    """How many of the calls have a stored recording (the worker stores them within seconds)."""
+    from sqlalchemy import func, select
+
+    from callcore.features.recordings.tables import Recording
+
+    t = Recording.__table__
+    ids = [r.linkedid for r in records]
+    q = select(func.count(func.distinct(t.c.linkedid))).where(t.c.linkedid.in_(ids))
+    await asyncio.sleep(3)
+
+    def count() -> int:
+        with site.engine_db().connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    return await asyncio.to_thread(count)
+
+
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
     console = make_console()
     rng = random.Random(12345)
@@ -111,6 +129,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         )
         started = datetime.now(UTC)
         rate = len(calls) / seconds
+        voice = alaw_tone(site.workdir / "citizen.al", 400)  # citizens speak: calls are recorded
         results = await asyncio.gather(
             place_calls(
                 site.workdir,
@@ -121,6 +140,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="citizens",
                 timeout=seconds + 240,
+                audio=voice,
             ),
             place_calls(
                 site.workdir,
@@ -131,6 +151,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="impatient",
                 timeout=seconds + 240,
+                audio=voice,
             ),
         )
         experienced = [r for group in results for r in group]
@@ -146,6 +167,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"calls stored: {len(records)} (missing or doubled: {len(missing)}); "
             f"routed by the static fallback: {fallback}"
         )
+        say(f"calls recorded: {await _recorded(site, records)} (`callcore recording list`)")
         say(
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"

@@ -55,6 +55,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "智能路由服务不可用，按静态拨号方案路由",
         "FastAGI routing down, calls routed by the static dialplan",
     ),
+    "degraded_recordings": (
+        "录音存储有风险（{}），通话照常进行",
+        "recordings at risk ({}), calls go on",
+    ),
     "queue": ("队列", "queue"),
     "zone": ("专区", "zone"),
     "waiting": ("排队", "waiting"),

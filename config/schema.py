@@ -19,6 +19,7 @@ from config.base import CrossReferenceError, Loc, Strict, duplicates
 from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.recordings import RecordingSettings
 from config.transfers import TransferSettings
 from config.workorders import WorkOrdersConfig
 
@@ -336,6 +337,7 @@ class SiteConfig(Strict):
     guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
     # What a caller hears when a softphone transfers it to a number that is no target.
     transfers: TransferSettings = TransferSettings()
+    recordings: RecordingSettings = RecordingSettings()  # 录音: on by default
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")

@@ -110,6 +110,8 @@ def _operation(ep: Endpoint, ref: _Ref) -> dict[str, Any]:
     else:
         op["security"] = [{"bearer": []}]
         op["x-role"] = ep.role.value
+        if ep.also:
+            op["x-also-roles"] = sorted(r.value for r in ep.also)
     params = _parameters(ep)
     if params:
         op["parameters"] = params

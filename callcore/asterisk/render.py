@@ -70,6 +70,7 @@ MODULES = [
     "app_stack.so",
     "app_exec.so",
     "app_chanspy.so",
+    "app_mixmonitor.so",  # recordings (callcore/features/recordings)
     "app_transfer.so",
     "app_blind_transfer.so",
     "app_attended_transfer.so",
@@ -176,6 +177,7 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "spool": rt.ast_path(inst, inst.spool),
         "lib": rt.ast_path(inst, inst.lib),
         "sounds": rt.ast_path(inst, inst.sounds),
+        "recordings": rt.ast_path(inst, inst.spool / "recordings"),
         "modules": modules_dir,
         "data": data_dir,
     }
@@ -245,6 +247,7 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
+        "recordings": cfg.recordings,
     }
 
 
@@ -256,6 +259,7 @@ FEATURE_DIALPLANS = {
     "transfers": jinja2.FileSystemLoader(_FEATURES / "transfers"),
     "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
     "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
+    "recordings": jinja2.FileSystemLoader(_FEATURES / "recordings"),
 }
 
 

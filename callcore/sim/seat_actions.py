@@ -99,5 +99,6 @@ async def start_seat_behaviour(
         ring_ms=behaviour.ring_ms,
         talk_ms=behaviour.talk_ms,
         answer=behaviour.answer,
+        audio=behaviour.audio,
     )
     return await sipp.start_uas(workdir, name, scen, port, bind)

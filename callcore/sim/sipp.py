@@ -45,6 +45,19 @@ def sipp_binary() -> str:
     return exe
 
 
+def alaw_tone(path: Path, hz: int, seconds: int = 10) -> str:
+    """A raw A-law file holding a steady tone (sox), for a caller's or seat's `audio`:
+    sipp streams it as RTP payload 8, looped, and each side's tone tells them apart."""
+    import subprocess
+
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law", "-t", "al", str(path),
+         "synth", str(seconds), "sine", str(hz), "vol", "0.5"],
+        check=True,
+    )  # fmt: skip
+    return str(path)
+
+
 def render_scenario(template: str, out: Path, **values) -> Path:
     out.write_text(_env.get_template(template).render(**values), encoding="utf-8")
     return out
@@ -133,6 +146,7 @@ class Behaviour:
     ring_ms: int = 1500
     talk_ms: int = 4000
     answer: bool = True
+    audio: str = ""  # a raw A-law file the seat plays once it answers (none: silent)
 
 
 @dataclass
@@ -163,6 +177,7 @@ class SeatFarm:
                 ring_ms=b.ring_ms,
                 talk_ms=b.talk_ms,
                 answer=b.answer,
+                audio=b.audio,
             )
             self._uas[b.name] = await start_uas(self.workdir, f"seat-{b.name}", scen, port,
                                                 self.bind, settle=0)
@@ -223,12 +238,13 @@ async def place_calls(
     name: str = "callers",
     timeout: float = 300.0,
     talk_mean_ms: int = 0,
+    audio: str = "",
 ) -> list[CallResult]:
     """Run the calls (one sipp UAC) until all ended; what each caller experienced.
 
     `talk_mean_ms` > 0: callers hang up after an exponentially distributed talk time
     (load runs, where seats never hang up); otherwise they talk until the seat hangs up
-    or `talk_ms` passes.
+    or `talk_ms` passes. `audio`: a raw A-law file each caller plays once answered.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     scen = render_scenario(
@@ -238,6 +254,7 @@ async def place_calls(
         patience_ms=patience_ms,
         talk_ms=talk_ms,
         talk_mean_ms=talk_mean_ms,
+        audio=audio,
     )
     p = await run_client(workdir, name, scen, [[c.caller, c.name, c.dialed] for c in calls],
                          server, bind=bind, rate=rate, limit=max(len(calls), 1), timeout=timeout,

@@ -43,6 +43,8 @@ from callcore.features.live.state import LiveState
 from callcore.features.quality.schedule import DailyDraw
 from callcore.features.quality.service import QualityService
 from callcore.features.ratings.service import RatingService
+from callcore.features.recordings import kinds as _recording_kinds  # noqa: F401
+from callcore.features.recordings.service import RecordingService
 from callcore.features.reports.service import ReportService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
 ROLLUP_SECONDS = 3600.0  # how often the reports' kept days are brought up to date
+PURGE_SECONDS = 86400.0  # the recordings' retention job runs once a day
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
 WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
@@ -143,6 +146,11 @@ class Engine:
         self.guard = GuardService(
             config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
         )
+        # Recordings: Asterisk records; a worker thread stores the finished files.
+        self.recordings = RecordingService(
+            config, inst.home, self._submit_threadsafe, lambda: self.db,
+            asterisk_pid_file=inst.run / "callcore-asterisk.pid",
+        )  # fmt: skip
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -197,6 +205,7 @@ class Engine:
             intake=self.intake,
             enterprises=self.enterprises,
             guard=self.guard,
+            recordings=self.recordings,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
@@ -213,6 +222,7 @@ class Engine:
             ready=lambda: self.writer.wait_for_schema(30.0),  # in its thread
         )
         self.api: ApiServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -238,13 +248,13 @@ class Engine:
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's
-        journal backlog, or the part's status word."""
+        journal backlog, the recordings' problem, or the part's status word."""
         health = self.services.health()
         out = {}
-        for part in ("ami", "fastagi", "database"):
+        for part in ("ami", "fastagi", "database", "recordings"):
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
-                out[part] = str(health[part].get("backlog", status))
+                out[part] = str(health[part].get("backlog", health[part].get("problem", status)))
         if (bans := self.guard.summary()) is not None:
             out["sip_bans"] = bans  # not a fault: the monitor shows who is locked out
         return out
@@ -276,6 +286,14 @@ class Engine:
     @property
     def ready_file(self):
         return self.inst.run / "callcore.ready"
+
+    def _submit_threadsafe(self, record: Any) -> None:
+        """The store writer's submit, from the loop or from a worker thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.writer.submit(record)
+        else:
+            loop.call_soon_threadsafe(self.writer.submit, record)
 
     # -- the path of events and records ------------------------------------------------------
     def _publish(self, record: CallRecord) -> None:
@@ -353,6 +371,7 @@ class Engine:
             return
         if batch is not None:
             log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+
     async def _keep_rollups(self) -> None:
         """Hourly, in a thread: the reports' kept days brought up to date (a day settles
         two days after its end; one a reconciliation changed is rebuilt), so a manager's
@@ -365,6 +384,18 @@ class Engine:
             except Exception as exc:  # the database may be away; the next hour tries again
                 log.info("report rollups not brought up to date now (%s)", exc)
 
+    async def _purge_recordings(self) -> None:
+        """The daily retention job: expired recordings deleted, each deletion audited."""
+        await asyncio.to_thread(self.writer.wait_for_schema, 60.0)
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.recordings.purge)
+                if gone:
+                    log.info("recordings: %d past their retention deleted", len(gone))
+            except Exception as exc:  # the database may be away; tomorrow tries again
+                log.warning("recordings: retention purge failed (%s)", exc)
+            await asyncio.sleep(PURGE_SECONDS)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -375,7 +406,9 @@ class Engine:
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.inst.ensure_dirs()
+        self._loop = asyncio.get_running_loop()
         self.writer.start()
+        self.recordings.start()  # picks up what a crash left in the spool
         await self.live.start()
         await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
@@ -390,6 +423,7 @@ class Engine:
             ),
             asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
             asyncio.create_task(self._keep_rollups(), name="report-rollups"),
+            asyncio.create_task(self._purge_recordings(), name="recordings-retention"),
         ]
         if self.agi is not None:
             await self.agi.start()
@@ -460,6 +494,7 @@ class Engine:
             await self.api.close()
             self.api = None
         await self.live.close()
+        await asyncio.to_thread(self.recordings.stop)
         if self._db is not None:
             self._db.dispose()
         drained = await self.writer.close(timeout=30)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
     from callcore.features.quality.service import QualityService
+    from callcore.features.recordings.service import RecordingService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
     from callcore.features.workorders.intake import WorkOrderIntake
@@ -53,6 +54,7 @@ class ApiServices:
     guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
     quality: QualityService | None = None
+    recordings: RecordingService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:
@@ -102,6 +104,10 @@ class ApiServices:
         else:
             h = self.live.health()
             parts["redis"] = {"status": "ok" if h["available"] else "degraded", **h}
+        # recordings at risk (disk nearly full, folder unwritable): calls flow on
+        parts["recordings"] = (
+            {"status": "absent"} if self.recordings is None else self.recordings.health()
+        )
         words = {p["status"] for p in parts.values()}
         if parts["ami"]["status"] == "down":
             status = "down"

@@ -22,7 +22,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
@@ -47,6 +47,8 @@ from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.quality.service import QualityService
 from callcore.features.quality.tables import QaSample
+from callcore.features.recordings.service import RecordingService
+from callcore.features.recordings.tables import Recording
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.workorders.service import WorkOrderService
 from callcore.records import PUBLIC_FIELDS, Outcome
@@ -174,6 +176,20 @@ class Env:
     linked: dict[str, str] = field(default_factory=dict)
 
 
+def one_recording(read: Engine, home: Path) -> RecordingService:
+    """The recordings service with one stored leg of L-g01-a (a row; its file is not read)."""
+    with read.begin() as conn:
+        conn.execute(
+            insert(Recording.__table__),
+            {
+                "id": "R-g01-a", "linkedid": "L-g01-a", "leg": "seat", "seat": "G01",
+                "endpoint": "8001", "started_at": datetime.now(UTC), "duration": 60.0,
+                "size": 1, "sha256": "0" * 64, "codec": "opus", "path": "x.opus", "as_of": 1.0,
+            },
+        )  # fmt: skip
+    return RecordingService(lambda: CFG, home, lambda item: None, lambda: read)
+
+
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     redis_or_skip()
@@ -257,6 +273,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
                                writer.submit),
             workorders=work_orders(read),
             quality=qa_desk(read),
+            recordings=one_recording(read, tmp_path),
         )
         # every endpoint is tried with a wrong token (the guesser's limit has its own test)
         app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
@@ -353,6 +370,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/qa/summary": f"/api/v1/qa/summary?since={date.today().isoformat()}",
         "/api/v1/qa/seats/{seat}/scores": f"/api/v1/qa/seats/G01/scores?since={date.today()}",
         "/api/v1/qa/seats/{seat}/summary": f"/api/v1/qa/seats/G01/summary?since={date.today()}",
+        "/api/v1/calls/{linkedid}/recordings": "/api/v1/calls/L-g01-a/recordings",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -422,6 +440,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{article_id}", "gjj-tiqu")
             .replace("{address}", "203.0.113.9")
             .replace("{action}", "sign")
+            .replace("{recording_id}", "R-g01-a")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)

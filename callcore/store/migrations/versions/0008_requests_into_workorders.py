@@ -3,7 +3,7 @@ become work orders (with their history), then the table goes; work orders are th
 record of a citizen's request
 
 Revision ID: 0008_requests_into_workorders
-Revises: 0006_quality
+Revises: 0007_recordings
 Create Date: 2026-12-03
 
 Written by hand and frozen (it does not import the models). Since 0004 the work-order
@@ -21,7 +21,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0008_requests_into_workorders"
-down_revision = "0006_quality"
+down_revision = "0007_recordings"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@
 fingerprint an index-only count
 
 Revision ID: 0009_report_rollups
-Revises: 0006_quality
+Revises: 0008_requests_into_workorders
 Create Date: 2026-12-03
 
 Written by hand and frozen (it does not import the models).
