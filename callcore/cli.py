@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from callcore import privacy
 from callcore.commands import Context, fail, pass_ctx
 from callcore.features.backup import cli as backup_cli
 from callcore.features.calls import cli as calls_cli
@@ -38,9 +39,8 @@ from seats import cli as seats_cli
 @click.pass_context
 def main(ctx: click.Context, home: str | None, config_path: str | None, verbose: int) -> None:
     """callcore: the call-handling engine of the 12345 hotline."""
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    privacy.configure(
+        logging.WARNING - 10 * min(verbose, 2), "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     ctx.obj = Context(home, config_path)
 

@@ -24,10 +24,10 @@ from callcore.features.quality.model import (
     Reason,
     Sample,
     Score,
-    mask_number,
 )
 from callcore.features.quality.service import Actor, QualityService, Queued, SampleView
 from callcore.features.ratings.model import level_label
+from callcore.privacy import mask_number
 
 api = Api(
     "quality",

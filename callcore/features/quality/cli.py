@@ -24,10 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 import config as site_config
-from callcore.features.quality.model import Marks, QualityError, Reason, Score, mask_number
+from callcore.features.quality.model import Marks, QualityError, Reason, Score
 from callcore.features.quality.service import Actor, QualityService, Queued, SampleView
 from callcore.features.ratings.model import level_label
 from callcore.features.ratings.service import RatingService
+from callcore.privacy import mask_number
 from callcore.store import db
 from config.schema import SiteConfig
 

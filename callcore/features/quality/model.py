@@ -52,13 +52,6 @@ def ordered(reasons: Iterable[str]) -> list[str]:
     return sorted(set(reasons), key=lambda r: _ORDER.get(r, len(_ORDER)))
 
 
-def mask_number(number: str) -> str:
-    """A citizen's number with its middle hidden (`138****5678`): a reviewer needs to know
-    whose call it is, never the whole number; short numbers keep two digits in front."""
-    if len(number) <= 4:
-        return "*" * len(number)
-    keep = 3 if len(number) >= 11 else 2
-    return number[:keep] + "*" * (len(number) - keep - 4) + number[-4:]
 
 
 # -- sampling -------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
 from callcore.api.testing import described
 from callcore.features.quality import api as quality_api
-from callcore.features.quality.model import mask_number
 from callcore.features.quality.service import QualityService, audit_t
 from callcore.features.quality.tests.test_quality_store import DAY, FULL, call, seed, service
+from callcore.privacy import mask_number
 from callcore.store.db import upsert_calls
 from callcore.wiring.services import ApiServices
 
