@@ -42,6 +42,7 @@ from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
 from callcore.features.workorders.intake import RequestService
+from callcore.features.workstation.screenpop import open_requests
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db
@@ -104,7 +105,7 @@ class Engine:
         )
 
         # The live view (Redis) and its event stream; it shows seats as the board has them.
-        self.hub = EventHub(history=self._previous_calls)
+        self.hub = EventHub(history=self._previous_calls, open_requests=self._open_requests)
         self.live = LiveState(
             config,
             live.redis_url(inst),
@@ -203,6 +204,9 @@ class Engine:
     async def _previous_calls(self, caller: str, exclude: str) -> list[dict[str, Any]]:
         tz = self.inst.config.site.timezone
         return await asyncio.to_thread(previous_calls, self.db, caller, exclude, tz)
+
+    async def _open_requests(self, caller: str, exclude: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(open_requests, self.db, caller, exclude)
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's

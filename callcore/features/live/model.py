@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcore.ami import event_time
+from callcore.contract import Flag
 from callcore.records import CallRecord
 from config.schema import SiteConfig
 from seats.states import SeatChange, SeatStatus
@@ -65,6 +66,8 @@ class _CallInfo:
     hotline: str = ""
     priority: int = 0
     answered: bool = False
+    enterprise: bool = False  # a registered enterprise contact (一企来)
+    affinity: bool = False  # 首接负责制: offered first to the seat of the caller's open request
 
 
 @dataclass
@@ -224,9 +227,16 @@ class LiveModel:
                     "dialed": w.dialed if w else info.dialed,
                     "hotline": w.hotline if w else info.hotline,
                     "priority": w.priority if w else info.priority,
+                    "zone": self._zone_of(ev.get("Queue", "")),
+                    "enterprise": info.enterprise,
+                    "affinity": info.affinity,
                 },
             }
         )
+
+    def _zone_of(self, queue: str) -> str:
+        """The zone whose queue this is, for the screen pop ("" for none)."""
+        return next((z.id for z in self._config().zones if z.queue == queue), "")
 
     # -- call records ----------------------------------------------------------------------
     def _remember(self, rec: CallRecord) -> _CallInfo:
@@ -237,6 +247,8 @@ class LiveModel:
                 del self._calls[next(iter(self._calls))]
         info.caller = rec.caller_number
         info.dialed, info.hotline, info.priority = rec.dialed_number, rec.hotline, rec.priority
+        info.enterprise = Flag.ENTERPRISE.value in rec.flags
+        info.affinity = rec.affinity
         return info
 
     def on_record(self, rec: CallRecord) -> None:
