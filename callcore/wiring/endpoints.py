@@ -16,6 +16,7 @@ from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
 from callcore.features.transfers.api import api as transfers
 from callcore.features.workorders.api import api as requests
+from callcore.features.workstation.api import api as workstation
 from callcore.wiring.system_api import api as system
 from seats.api import api as seat_sessions
 
@@ -32,4 +33,5 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    workstation,
 )

@@ -316,6 +316,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
+        "/api/v1/workstation/profile": "/api/v1/workstation/profile",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
