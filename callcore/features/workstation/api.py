@@ -78,6 +78,7 @@ class ProfileOut(Model):
     extension: str
     zone: str
     site: str
+    timezone: str  # the site's: the page shows times on its clock
     today_start: datetime  # local midnight in the site's time zone: "the seat's calls today"
     zones: list[ZoneOut]
     pause_reasons: list[ReasonOut]
@@ -97,6 +98,7 @@ async def workstation_profile(req: ApiRequest) -> ProfileOut:
         extension=seat.extension if seat else "",
         zone=seat.zone if seat else "",
         site=cfg.site.name,
+        timezone=cfg.site.timezone,
         today_start=day_start(datetime.now(UTC), cfg.site.timezone),
         zones=[
             ZoneOut(id=z.id, name=z.name, queue=z.queue, wrapup_seconds=z.wrapup_seconds)

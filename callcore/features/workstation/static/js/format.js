@@ -1,17 +1,24 @@
 // How numbers, times and durations look on the page.
 
-/** A citizen's number as a seat sees it: the area or carrier prefix and the last four
- *  digits, the middle hidden (138****5678); short numbers keep their last two. */
+/** A citizen's number as a seat sees it: the first three and the last four digits, the
+ *  middle hidden (138****5678); numbers of seven digits or fewer keep their last two. */
 export function maskNumber(number) {
   const n = String(number || "");
   if (!n) return "";
-  if (n.length >= 7) return n.slice(0, 3) + "*".repeat(n.length - 7) + "****" + n.slice(-4);
+  if (n.length >= 8) return n.slice(0, 3) + "*".repeat(n.length - 7) + n.slice(-4);
   return "*".repeat(Math.max(n.length - 2, 0)) + n.slice(-2);
 }
 
+let timeZone; // the site's (from the profile); the browser's until it is known
+
+export function useTimeZone(tz) {
+  timeZone = tz;
+}
+
+/** An epoch time as HH:MM:SS on the site's clock, whatever the browser's zone. */
 export function clock(epochSeconds) {
   if (epochSeconds == null) return "";
-  return new Date(epochSeconds * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+  return new Date(epochSeconds * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone });
 }
 
 /** An ISO time from the API (already in the site's zone) as "MM-DD HH:MM". */

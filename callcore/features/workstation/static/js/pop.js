@@ -16,7 +16,10 @@ export class ScreenPop {
 
   /** Show a `seat.offered` event: the whole panel is replaced, never appended to. */
   show(d, at) {
-    $("pop").dataset.call = d.linkedid || "";
+    const pop = $("pop");
+    pop.dataset.call = d.linkedid || "";
+    pop.dataset.rangAt = String(at); // Asterisk's time of the ring, and when it was shown
+    pop.dataset.shownAt = String(Date.now() / 1000);
     $("pop-empty").hidden = true;
     $("pop-body").hidden = false;
     $("pop-caller").textContent = maskNumber(d.caller);
@@ -37,6 +40,7 @@ export class ScreenPop {
   previous(calls) {
     const rows = calls.map((c) => {
       const tr = el("tr");
+      tr.dataset.linkedid = c.linkedid;
       tr.append(
         el("td", "", isoShort(c.entered_at)),
         el("td", "", c.hotline_name || c.hotline || ""),
@@ -56,9 +60,12 @@ export class ScreenPop {
   }
 
   requests(items) {
-    const li = items.map((r) =>
-      el("li", "", `${r.id} · ${t(`rq_${r.status}`)} · ${isoShort(r.registered_at)}${r.note ? " · " + r.note : ""}`),
-    );
+    const li = items.map((r) => {
+      const note = r.note ? ` · ${r.note}` : "";
+      const item = el("li", "", `${r.id} · ${t(`rq_${r.status}`)} · ${isoShort(r.registered_at)}${note}`);
+      item.dataset.request = r.id;
+      return item;
+    });
     $("pop-requests").replaceChildren(...(li.length ? li : [el("li", "muted", t("no_open_requests"))]));
   }
 
@@ -87,10 +94,11 @@ export class CallsToday {
     const rows = res.calls.slice().reverse().map((c) => {
       const tr = el("tr");
       tr.dataset.linkedid = c.linkedid;
+      tr.title = c.hotline_name;
       tr.append(
         el("td", "", isoShort(c.entered_at).slice(6)),
         el("td", "", maskNumber(c.caller_number)),
-        el("td", "", c.hotline_name || c.hotline),
+        el("td", "", c.hotline || c.dialed_number),
         el("td", "", seconds(c.wait_seconds)),
         el("td", "", seconds(c.talk_seconds)),
         el("td", "", outcomeLabel(c.outcome)),

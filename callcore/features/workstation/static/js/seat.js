@@ -3,7 +3,7 @@
 // and the seat's calls today. Everything goes through the engine's API.
 import { Api, ApiError, tokens } from "./api.js";
 import { apply, currentLang, setLang, t } from "./i18n.js";
-import { clock } from "./format.js";
+import { clock, useTimeZone } from "./format.js";
 import { ScreenPop, CallsToday } from "./pop.js";
 import { Knowledge } from "./kb.js";
 import { Transfers } from "./transfer.js";
@@ -152,6 +152,7 @@ function shortcuts(desk) {
 async function signIn(token) {
   const api = new Api(token);
   const profile = await api.get("/api/v1/workstation/profile");
+  useTimeZone(profile.timezone);
   if (!profile.seat) throw new ApiError(403, "not_a_seat", t("not_a_seat"));
   tokens.save(KEY, token);
   $("signin").hidden = true;

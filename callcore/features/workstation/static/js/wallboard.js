@@ -3,7 +3,7 @@
 // the page runs for days without growing: no lists of past values, one timer.
 import { Api, tokens } from "./api.js";
 import { apply, currentLang, setLang, t } from "./i18n.js";
-import { clock, el, percent, seconds } from "./format.js";
+import { clock, el, percent, seconds, useTimeZone } from "./format.js";
 import { signInForm } from "./signin.js";
 
 const KEY = "callcore.wallboard.token";
@@ -83,6 +83,7 @@ class Wallboard {
 async function start(token) {
   const api = new Api(token);
   const profile = await api.get("/api/v1/workstation/profile");
+  useTimeZone(profile.timezone);
   tokens.save(KEY, token);
   $("signin").hidden = true;
   $("wall").hidden = false;
