@@ -68,6 +68,7 @@ class _CallInfo:
     answered: bool = False
     enterprise: bool = False  # a registered enterprise contact (一企来)
     affinity: bool = False  # 首接负责制: offered first to the seat of the caller's open request
+    route: str = ""  # the queue (or trunk:<id>) the call was routed to
 
 
 @dataclass
@@ -161,7 +162,7 @@ class LiveModel:
 
     # -- AMI events ------------------------------------------------------------------------
     EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Hangup",
-              "AgentCalled", "AgentConnect", "AgentComplete")
+              "AgentCalled", "AgentConnect", "AgentComplete", "DialBegin")
 
     def handle(self, ev: dict) -> None:
         name = ev.get("Event", "")
@@ -175,6 +176,8 @@ class LiveModel:
                 self._left(ev)
         elif name == "AgentCalled":
             self._offered_to_seat(ev)
+        elif name == "DialBegin":
+            self._affinity_ring(ev)
         elif name in ("AgentConnect", "AgentComplete"):
             # the seat's caller is shown from the call's details: rewrite the seat
             seat = ev.get("MemberName", "")
@@ -208,12 +211,31 @@ class LiveModel:
             self._changes.waiting.add(linked)
 
     def _offered_to_seat(self, ev: dict) -> None:
-        linked = ev.get("Linkedid", "")
-        w = self.waiting.get(linked)
-        info = self._calls.get(linked, _CallInfo())
         seat = ev.get("MemberName", "")
         if seat:
             self._changes.seats.add(seat)
+        self._pop(ev, seat, ev.get("Queue", ""))
+
+    def _affinity_ring(self, ev: dict) -> None:
+        """首接负责制: the dialplan rings the seat of the caller's open request itself, before
+        the queue, so no AgentCalled tells of it; the caller's Dial of that seat is the
+        seat's screen pop all the same."""
+        linked = ev.get("Linkedid", "")
+        info = self._calls.get(linked)
+        if info is None or not info.affinity or linked in self.waiting or info.answered:
+            return
+        if ev.get("Uniqueid") != linked:  # not the caller's own channel dialing
+            return
+        ext = ev.get("DestChannel", "").removeprefix("PJSIP/").rsplit("-", 1)[0]
+        seat = next((s.id for s in self._config().seats if s.extension == ext), "")
+        if seat:
+            self._pop(ev, seat, info.route)
+
+    def _pop(self, ev: dict, seat: str, queue: str) -> None:
+        """The `seat.offered` event: a call rings this seat (the screen pop)."""
+        linked = ev.get("Linkedid", "")
+        w = self.waiting.get(linked)
+        info = self._calls.get(linked, _CallInfo())
         self.emit(
             {
                 "type": "seat.offered",
@@ -221,13 +243,13 @@ class LiveModel:
                 "data": {
                     "seat": seat,
                     "linkedid": linked,
-                    "queue": ev.get("Queue", ""),
-                    "caller": _unknown(ev.get("CallerIDNum", "")),
+                    "queue": queue,
+                    "caller": _unknown(ev.get("CallerIDNum", "")) or info.caller,
                     "caller_name": _unknown(ev.get("CallerIDName", "")),
                     "dialed": w.dialed if w else info.dialed,
                     "hotline": w.hotline if w else info.hotline,
                     "priority": w.priority if w else info.priority,
-                    "zone": self._zone_of(ev.get("Queue", "")),
+                    "zone": self._zone_of(queue),
                     "enterprise": info.enterprise,
                     "affinity": info.affinity,
                 },
@@ -249,6 +271,7 @@ class LiveModel:
         info.dialed, info.hotline, info.priority = rec.dialed_number, rec.hotline, rec.priority
         info.enterprise = Flag.ENTERPRISE.value in rec.flags
         info.affinity = rec.affinity
+        info.route = rec.route
         return info
 
     def on_record(self, rec: CallRecord) -> None:

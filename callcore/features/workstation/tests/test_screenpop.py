@@ -17,6 +17,15 @@ from config.loader import load
 CFG = load()
 
 
+AT = datetime(2026, 12, 1, 2, tzinfo=UTC)
+
+
+def routed(linkedid: str, caller: str, dialed: str, queue: str, **kw: Any) -> CallRecord:
+    """A call's record once routed (what the live model hears before any ring)."""
+    return CallRecord(linkedid, caller_number=caller, dialed_number=dialed, hotline=dialed,
+                      route=queue, entered_at=AT, **kw)  # fmt: skip
+
+
 def offered(events: list[dict], linkedid: str) -> dict:
     pops = [e for e in events if e["type"] == "seat.offered"]
     return next(e for e in pops if e["data"]["linkedid"] == linkedid)
@@ -25,15 +34,9 @@ def offered(events: list[dict], linkedid: str) -> dict:
 def test_a_pop_names_the_zone_and_the_flags_of_the_call():
     events: list[dict] = []
     model = LiveModel(lambda: CFG, events.append)
-    at = datetime(2026, 12, 1, 2, tzinfo=UTC)
-    model.on_record(
-        CallRecord("L-ent", caller_number="13900000001", dialed_number="12345", hotline="12345",
-                   route="q-enterprise", entered_at=at, flags=[Flag.ENTERPRISE.value])
-    )  # fmt: skip
-    model.on_record(
-        CallRecord("L-aff", caller_number="13900000002", dialed_number="12333", hotline="12333",
-                   route="q-hrss", entered_at=at, affinity=True)
-    )  # fmt: skip
+    enterprise = [Flag.ENTERPRISE.value]
+    model.on_record(routed("L-ent", "13900000001", "12345", "q-enterprise", flags=enterprise))
+    model.on_record(routed("L-aff", "13900000002", "12333", "q-hrss", affinity=True))
     for linked, queue in (("L-ent", "q-enterprise"), ("L-aff", "q-hrss"), ("L-new", "q-general")):
         model.handle(
             {"Event": "AgentCalled", "MemberName": "G01", "Linkedid": linked, "Queue": queue,
@@ -65,3 +68,25 @@ async def test_the_pop_carries_open_requests_and_survives_a_failing_look_up():
         got = await asyncio.wait_for(sub.items.get(), 3)
         assert got["data"]["previous_calls"] == [{"linkedid": "old"}]
         assert got["data"]["open_requests"] == expected
+
+
+def test_the_first_contact_ring_of_the_seat_itself_pops_up():
+    """首接: the dialplan dials the seat before any queue; that Dial is the seat's pop."""
+    events: list[dict] = []
+    model = LiveModel(lambda: CFG, events.append)
+    model.on_record(routed("L-1", "13900000003", "12345", "q-general", affinity=True))
+    ext = CFG.seat("G02").extension  # type: ignore[union-attr]
+    ring = {"Event": "DialBegin", "Linkedid": "L-1", "Uniqueid": "L-1",
+            "CallerIDNum": "13900000003", "DestChannel": f"PJSIP/{ext}-0000002a",
+            "Timestamp": "1000"}  # fmt: skip
+    model.handle({**ring, "Uniqueid": "L-1.5"})  # another channel of the call dialing
+    assert [e for e in events if e["type"] == "seat.offered"] == []
+    model.handle(ring)
+    [pop] = [e["data"] for e in events if e["type"] == "seat.offered"]
+    assert (pop["seat"], pop["zone"], pop["affinity"], pop["caller"]) == (
+        "G02", "general", True, "13900000003"
+    )
+    model.handle({"Event": "QueueCallerJoin", "Linkedid": "L-1", "Uniqueid": "L-1",
+                  "Queue": "q-general", "Position": "1", "Timestamp": "1010"})  # fmt: skip
+    model.handle(ring)  # a queue's own dial of a member: AgentCalled tells of that one
+    assert len([e for e in events if e["type"] == "seat.offered"]) == 1
