@@ -81,20 +81,24 @@ async def shot(page, tmp_path: Path, name: str) -> None:  # type: ignore[no-unty
     print(f"screenshot: {path}")
 
 
-async def close_request(site: SimSite, token: str, linkedid: str) -> None:
-    """Close the request a call registered, so the next call of its caller queues as
-    usual (an open one would first ring its seat directly, 首接负责制)."""
-    async with aiohttp.ClientSession() as http:
-        r = await http.post(
-            api_url(site, f"/api/v1/requests/{linkedid}/status"),
-            json={"status": "closed", "note": "测试"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert r.status == 200, await r.text()
+async def popped(page, caller: str, not_call: str = "") -> str:  # type: ignore[no-untyped-def]
+    """Wait for the pop of a call of `caller` (other than `not_call`); it must show within
+    a second of Asterisk's ring. Returns the call's linkedid."""
+    await page.wait_for_function(
+        "([before, c]) => !['', before].includes(document.getElementById('pop').dataset.call)"
+        " && document.getElementById('pop-caller').textContent === c",
+        arg=[not_call, masked(caller)],
+        timeout=30000,
+    )
+    rang = float(await page.get_attribute("#pop", "data-rang-at") or 0)
+    shown = float(await page.get_attribute("#pop", "data-shown-at") or 0)
+    assert 0 <= shown - rang < 1.0, (rang, shown)  # from Asterisk's ring to the screen
+    assert caller not in await page.inner_text("body")  # never the whole number
+    return await page.get_attribute("#pop", "data-call") or ""
 
 
 async def test_a_ringing_call_pops_up_with_the_caller_s_previous_call(
-    site: SimSite, browser, sup_token: str, tmp_path: Path
+    site: SimSite, browser, tmp_path: Path
 ):
     token = await seat_token(site, SEAT)
     page = await seat_page(browser, site, token)
@@ -106,36 +110,28 @@ async def test_a_ringing_call_pops_up_with_the_caller_s_previous_call(
         await page.wait_for_selector("#wrapup:not([hidden])", timeout=10000)
         left = int(await page.inner_text("#wrapup-left"))
         assert 0 <= left <= site.cfg.zone("general").wrapup_seconds
-        await close_request(site, sup_token, first.record.linkedid)
         await page.wait_for_function(
             "document.getElementById('state').dataset.state === 'available'", timeout=15000
         )
+        # the caller calls again: 首接负责制 rings this seat itself, before any queue
         second = asyncio.create_task(
             scenes.place(site, ["12345"], callers=[caller], talk_ms=3000, name="ws-second")
         )
-        await page.wait_for_function(
-            "([first, c]) => !['', first].includes(document.getElementById('pop').dataset.call)"
-            " && document.getElementById('pop-caller').textContent === c",
-            arg=[first.record.linkedid, masked(caller)],
-            timeout=30000,
-        )
+        linkedid = await popped(page, caller, first.record.linkedid)
         await shot(page, tmp_path, "screen-pop")
-        rang = float(await page.get_attribute("#pop", "data-rang-at") or 0)
-        shown = float(await page.get_attribute("#pop", "data-shown-at") or 0)
-        assert 0 <= shown - rang < 1.0, (rang, shown)  # from Asterisk's ring to the screen
         row = page.locator(f"#pop-previous tr[data-linkedid='{first.record.linkedid}']")
         assert await row.count() == 1
         assert "12345" in await row.inner_text()
+        request = page.locator(f"#pop-requests li[data-request='{first.record.linkedid}']")
+        assert "已受理" in await request.inner_text()  # the first call's request, still open
+        assert await page.locator("#pop-flags .affinity").count() == 1
         assert await page.inner_text("#pop-zone") == site.cfg.zone("general").name
-        assert caller not in await page.inner_text("body")  # never the whole number
         [placed] = await second
-    assert placed.record.seat == SEAT
-    linkedid = await page.get_attribute("#pop", "data-call")
+    assert placed.record.seat == SEAT and placed.record.affinity
     assert linkedid == placed.record.linkedid
     # the seat's calls today list both, once the second has ended
     await page.wait_for_selector(f"#today tr[data-linkedid='{linkedid}']", timeout=15000)
     assert await page.locator(f"#today tr[data-linkedid='{first.record.linkedid}']").count() == 1
-    await close_request(site, sup_token, linkedid)
     await page.context.close()
 
 
@@ -179,9 +175,7 @@ async def test_pausing_from_the_page_pauses_the_member_in_asterisk(
     await page.context.close()
 
 
-async def test_a_transfer_from_the_page_moves_the_caller(
-    site: SimSite, browser, sup_token: str, tmp_path: Path
-):
+async def test_a_transfer_from_the_page_moves_the_caller(site: SimSite, browser, tmp_path: Path):
     token = await seat_token(site, SEAT)
     page = await seat_page(browser, site, token)
     caller = caller_number()
@@ -196,6 +190,7 @@ async def test_a_transfer_from_the_page_moves_the_caller(
         call = asyncio.create_task(
             scenes.place(site, ["12345"], callers=[caller], name="ws-transfer")
         )
+        await popped(page, caller)  # rung by the queue this time
         await page.wait_for_function(
             "document.getElementById('state').dataset.state === 'talking'", timeout=30000
         )
@@ -211,7 +206,6 @@ async def test_a_transfer_from_the_page_moves_the_caller(
     chain = await scenes.finished_legs(site, rec.linkedid, 2)
     assert leg(chain, 0) == ("queue", "q-general", "", "", SEAT, "transferred")
     assert leg(chain, 1)[:4] == ("blind", "q-hrss", SEAT, "api")
-    await close_request(site, sup_token, rec.linkedid)
     await page.context.close()
 
 
