@@ -165,6 +165,11 @@ async def test_pausing_from_the_page_pauses_the_member_in_asterisk(
         )
         assert "就餐" in await page.inner_text("#state")
         await shot(page, tmp_path, "paused")
+        await page.click("#lang")  # the English switch, and back
+        assert (await page.inner_text("#state")).startswith("paused")
+        assert "Resume" in await page.inner_text("#do-resume")
+        await page.click("#lang")
+        assert "恢复" in await page.inner_text("#do-resume")
         await page.keyboard.press("Alt+R")
         await scenes.wait_for(
             lambda: scenes.members(site, SEAT),

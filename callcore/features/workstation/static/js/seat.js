@@ -40,7 +40,11 @@ class Desk {
     this.stop = this.api.events(
       ["seat.offered", "seat.state", "call.answered", "call.ended"],
       (ev) => this.onEvent(ev),
-      (up) => ($("stream").hidden = up),
+      (up) => {
+        // back after a loss: what changed meanwhile is read again, not assumed
+        if (up && !$("stream").hidden) this.loadState();
+        $("stream").hidden = up;
+      },
     );
     await Promise.all([this.loadState(), this.transfers.load(), this.today.load()]);
   }
@@ -132,6 +136,7 @@ const SHORTCUTS = { l: "do-login", p: "do-pause", r: "do-resume", o: "do-logout"
 
 function shortcuts(desk) {
   document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("kb-article").hidden) $("kb-close").click();
     if (!e.altKey || e.ctrlKey || e.metaKey) return;
     const key = e.key.toLowerCase();
     if (key === "k") {
