@@ -36,7 +36,8 @@ async def serve_api_only(inst: Instance, host: str, port: int) -> None:
         return await asyncio.to_thread(previous_calls, store, caller, exclude, tz)
 
     async def requests(caller: str, exclude: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(open_requests, store, caller, exclude)
+        tz = inst.config.site.timezone
+        return await asyncio.to_thread(open_requests, store, caller, exclude, tz)
 
     hub = EventHub(history=history, open_requests=requests)
     knowledge = KnowledgeService(

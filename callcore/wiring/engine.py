@@ -206,7 +206,8 @@ class Engine:
         return await asyncio.to_thread(previous_calls, self.db, caller, exclude, tz)
 
     async def _open_requests(self, caller: str, exclude: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(open_requests, self.db, caller, exclude)
+        tz = self.inst.config.site.timezone
+        return await asyncio.to_thread(open_requests, self.db, caller, exclude, tz)
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's

@@ -166,6 +166,7 @@ async function signIn(token) {
   const desk = new Desk(api, profile);
   shortcuts(desk);
   await desk.start();
+  $("kb-q").focus(); // what a seat types into most while it talks
   window.callcoreDesk = desk; // for the browser's console and the end-to-end test
 }
 
