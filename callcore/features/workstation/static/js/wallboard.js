@@ -7,7 +7,8 @@ import { clock, el, percent, seconds, useTimeZone } from "./format.js";
 import { signInForm } from "./signin.js";
 
 const KEY = "callcore.wallboard.token";
-const EVERY_MS = 2000;
+// every 2 s, or `?every=<ms>` (at least 500) for a screen that wants another pace
+const EVERY_MS = Math.max(500, Number(new URLSearchParams(location.search).get("every")) || 2000);
 const COLUMNS = ["name", "waiting", "longest", "free", "busy", "paused", "offered", "answered", "sl15"];
 const $ = (id) => document.getElementById(id);
 
@@ -99,7 +100,7 @@ function main() {
   // a wall screen is set up once: the token may come in the address's fragment, which
   // browsers never send to the server (so it is in no access log)
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromHash) history.replaceState(null, "", location.pathname);
+  if (fromHash) history.replaceState(null, "", location.pathname + location.search);
   const form = signInForm($("signin"), "wallboard_token_hint", start);
   const token = fromHash || tokens.load(KEY);
   if (token) form.attempt(token);
