@@ -47,6 +47,7 @@ class UserEvent(StrEnum):
     TRUNK_FAILED = "CallcoreTrunkFailed"  # the 12366 trunk did not answer
     AFFINITY = "CallcoreAffinity"  # the first-contact seat was rung first
     TRANSFER = "CallcoreTransfer"  # a seat transferred the caller here
+    TRANSFER_INVALID = "CallcoreTransferInvalid"  # to no target: the caller comes back
 
 
 # The headers each UserEvent carries, in the order the dialplan writes them.
@@ -60,6 +61,7 @@ USER_EVENT_HEADERS: dict[UserEvent, tuple[str, ...]] = {
     UserEvent.TRANSFER: (
         "Target", "Kind", "Route", "Trunk", "Seat", "Transferer", "Via", "Consulting",
     ),
+    UserEvent.TRANSFER_INVALID: ("Target", "Seat", "Transferer", "Via", "Route"),
 }  # fmt: skip
 
 
@@ -100,7 +102,7 @@ class Flag(StrEnum):
     ENTERPRISE = "enterprise"  # a registered enterprise contact (一企来)
     # from what happened to the call
     TRANSFERRED_IN = "transferred_in"  # the 12366 sub-centre transferred the caller to us
-    TRANSFER_RETURNED = "transfer_returned"  # a transfer to 12366 failed; the caller came back
+    TRANSFER_RETURNED = "transfer_returned"  # a transfer failed; the caller came back
     SUBCENTRE_FAILED = "subcentre_failed"  # `subcentre_failed:<dial status>`
     ASTERISK_LOST = "asterisk_lost"  # Asterisk went away with the call up
     RECONCILED = "reconciled"  # rebuilt from queue_log after an outage

@@ -16,8 +16,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import CrossReferenceError, Loc, Strict, duplicates
+from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.transfers import TransferSettings
 from config.workorders import WorkOrdersConfig
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
@@ -331,6 +333,9 @@ class SiteConfig(Strict):
     # The QA desk (质检); None: no sampling, no scorecards.
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
+    guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
+    # What a caller hears when a softphone transfers it to a number that is no target.
+    transfers: TransferSettings = TransferSettings()
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")

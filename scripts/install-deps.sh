@@ -10,6 +10,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have debootstrap || need+=(debootstrap)
 have sipp        || need+=(sip-tester)
 have espeak-ng   || need+=(espeak-ng)
+have baresip     || need+=(baresip-core)  # a real softphone as a seat in tests/e2e
 have tmux        || need+=(tmux)
 have chromium    || need+=(chromium)  # the workstation's browser tests (Playwright drives it)
 have unshare     || need+=(util-linux)

@@ -19,8 +19,9 @@ import seats
 from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
+from callcore.features.guard.model import BanFile, acl_conf
 from callcore.features.routing.decision import Kind, static_routes
-from callcore.features.transfers.service import transfer_targets
+from callcore.features.transfers.service import WRONG_NUMBER_SOUND, transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory
 from queues import priority
@@ -42,6 +43,7 @@ MODULES = [
     "res_pjsip_endpoint_identifier_ip.so",
     "res_pjsip_endpoint_identifier_user.so",
     "res_pjsip_registrar.so",
+    "res_pjsip_acl.so",  # the guard's bans (pjsip_bans.conf)
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_caller_id.so",
     "res_pjsip_rfc3326.so",
@@ -124,6 +126,11 @@ AMI_EVENTS = [
     "OriginateResponse",
     "ChanSpyStart",
     "ChanSpyStop",
+    # failed SIP authentication, for the guard's bans (callcore.features.guard)
+    "InvalidAccountID",
+    "ChallengeResponseFailed",
+    "InvalidPassword",
+    "FailedACL",
 ]
 
 
@@ -234,6 +241,7 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "pause_reasons": cfg.pause_reasons,
         "seat_memberships": [(s, memberships(cfg, s)) for s in cfg.seats],
         "transfers": transfer_targets(cfg),
+        "wrong_number_sound": WRONG_NUMBER_SOUND,
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
@@ -267,6 +275,8 @@ def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
     files = {}
     for tpl in sorted(TEMPLATES.glob("*.j2")):
         files[tpl.stem] = env.get_template(tpl.name).render(ctx)
+    # the guard's bans as they stand (the engine rewrites this file as bans come and go)
+    files["pjsip_bans.conf"] = acl_conf(BanFile(inst.lib / "bans.json").read().values())
     return Rendered(files)
 
 

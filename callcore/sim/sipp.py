@@ -15,6 +15,7 @@ import itertools
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -60,6 +61,18 @@ def write_inf(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
+async def terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """End a simulator's process: SIGTERM, and SIGKILL if it lingers past `grace`."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 class SippProcess:
     """One sipp run; stdout/stderr go to files, milestones to the log file."""
 
@@ -102,13 +115,8 @@ class SippProcess:
             raise SippError(f"sipp {self.name} did not finish within {timeout:.0f} s") from None
 
     async def stop(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await terminate(self.proc)
 
     def lines(self) -> list[list[str]]:
         if not self.log.exists():
@@ -277,6 +285,15 @@ async def start_uas(
 
 
 async def register_contacts(
+    workdir: Path, server: str, contacts: dict[str, tuple[str, int]], **kw: Any
+) -> dict[str, bool]:
+    """Register each extension (password, contact port) with its digest credentials;
+    returns extension -> accepted (`register_outcomes` takes the same options)."""
+    out = await register_outcomes(workdir, server, contacts, **kw)
+    return {ext: o == "REGISTERED" for ext, o in out.items()}
+
+
+async def register_outcomes(
     workdir: Path,
     server: str,
     contacts: dict[str, tuple[str, int]],
@@ -284,17 +301,19 @@ async def register_contacts(
     tag: str = "register",
     bind: str = "127.0.0.1",
     expires: int = 3600,
-) -> dict[str, bool]:
-    """Register each extension (password, contact port) with its digest credentials;
-    returns extension -> accepted."""
+    silent_ms: int | None = None,
+) -> dict[str, str]:
+    """Like `register_contacts`, with what each REGISTER met: REGISTERED, REJECTED (a 401
+    to the credentials), FORBIDDEN (a 403 before any challenge: an ACL refuses this
+    address), with `silent_ms` SILENT (no answer at all that long), or FAILED."""
     workdir.mkdir(parents=True, exist_ok=True)
     rows = [[ext, f"[authentication username={ext} password={pw}]", bind, str(port),
              str(expires)] for ext, (pw, port) in contacts.items()]
-    scen = render_scenario("seat_register.xml.j2", workdir / "seat_register.xml")
+    scen = render_scenario("seat_register.xml.j2", workdir / f"{tag}.xml", silent_ms=silent_ms)
     p = await run_client(workdir, tag, scen, rows, server, bind=bind, rate=50, limit=50,
                          timeout=60)
-    done = {row[1]: row[0] == "REGISTERED" for row in p.lines() if len(row) >= 2}
-    return {ext: done.get(ext, False) for ext in contacts}
+    done = {row[1]: row[0] for row in p.lines() if len(row) >= 2}
+    return {ext: done.get(ext, "FAILED") for ext in contacts}
 
 
 def parse_caller_log(lines: list[list[str]], calls: list[Call]) -> list[CallResult]:

@@ -9,8 +9,10 @@ from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
 from callcore.features.enterprises.api import api as enterprises
+from callcore.features.guard.api import api as guard
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
+from callcore.features.quality.api import api as quality
 from callcore.features.reports.api import api as reports
 from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
@@ -33,5 +35,7 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    guard,
+    quality,
     workstation,
 )

@@ -36,12 +36,20 @@ from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.guard.model import Ban, BanFile, acl_conf
+from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.schedule import DailyDraw
+from callcore.features.quality.service import QualityService
+from callcore.features.ratings.service import RatingService
+from callcore.features.reports.service import ReportService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.intake import RequestService
+from callcore.features.workorders import export as workorder_export
+from callcore.features.workorders.intake import WorkOrderIntake
+from callcore.features.workorders.service import WorkOrderService
 from callcore.features.workstation.screenpop import open_requests
 from callcore.instance import Instance
 from callcore.records import CallRecord
@@ -57,7 +65,9 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+ROLLUP_SECONDS = 3600.0  # how often the reports' kept days are brought up to date
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
+WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
 
 class StoreNotReady(RuntimeError):
@@ -124,14 +134,22 @@ class Engine:
         self.transfers = TransferService(config, self.seats, submit)
         self.enterprises = EnterpriseService(config, store, submit)
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
-        self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
+        # Work orders: registered off the loop as a seat answers; changes told to first contact.
+        self.workorders = WorkOrderService(self.db, config)
+        self.intake = WorkOrderIntake(
+            config, self.workorders, on_change=[self.first_contact.on_request]
+        )
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
+        # SIP password guessers banned from Asterisk's security events.
+        self.guard = GuardService(
+            config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
+        )
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
             submit,
             self.first_contact.on_record,
-            self.requests.on_record,
+            self.intake.on_record,
             self.live.on_record,
         )
         # Who hears of which AMI event: each part's own subscription table.
@@ -145,6 +163,7 @@ class Engine:
             self.transfers,
             self.live,
             self.supervisor,
+            self.guard,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -175,11 +194,24 @@ class Engine:
             supervisor=self.supervisor,
             seats=self.seats,
             transfers=self.transfers,
-            requests=self.requests,
+            workorders=self.workorders,
+            intake=self.intake,
             enterprises=self.enterprises,
+            guard=self.guard,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
+        )
+        # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
+        ratings = RatingService(self.db, submit, config)
+        self.quality = QualityService(
+            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+        )
+        self.services.quality = self.quality
+        self.daily_draw = DailyDraw(
+            self.quality,
+            lambda: self.inst.config.site.timezone,
+            ready=lambda: self.writer.wait_for_schema(30.0),  # in its thread
         )
         self.api: ApiServer | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -207,7 +239,7 @@ class Engine:
 
     async def _open_requests(self, caller: str, exclude: str) -> list[dict[str, Any]]:
         tz = self.inst.config.site.timezone
-        return await asyncio.to_thread(open_requests, self.db, caller, exclude, tz)
+        return await asyncio.to_thread(open_requests, self.workorders, caller, exclude, tz)
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's
@@ -218,7 +250,15 @@ class Engine:
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
                 out[part] = str(health[part].get("backlog", status))
+        if (bans := self.guard.summary()) is not None:
+            out["sip_bans"] = bans  # not a fault: the monitor shows who is locked out
         return out
+
+    async def _apply_bans(self, bans: list[Ban]) -> None:
+        """The guard's bans into Asterisk: the ACL file, then a PJSIP reload (calls stay up)."""
+        path = self.inst.etc / "pjsip_bans.conf"
+        await asyncio.to_thread(path.write_text, acl_conf(bans), "utf-8")
+        await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, timeout=15)
 
     def stats(self) -> dict:
         """The engine's own figures: what benchmarks and /metrics report."""
@@ -297,6 +337,39 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _workorders_daily(self) -> None:
+        """Register the orders of answered calls missed while the store was away, and
+        write the day before's batch of work orders into the instance once it is over."""
+        folder = self.inst.home / "exports" / "workorders"
+        while True:
+            if await asyncio.to_thread(self.writer.wait_for_schema, SCHEMA_WAIT_SECONDS):
+                await self._workorders_step(folder)
+            await asyncio.sleep(WORKORDER_DAILY_SECONDS)
+
+    async def _workorders_step(self, folder: Any) -> None:
+        try:
+            await self.intake.sweep(datetime.now(UTC))
+            tz = self.inst.config.site.timezone
+            batch = await asyncio.to_thread(
+                workorder_export.ensure_yesterday, self.db, tz, folder, datetime.now(UTC)
+            )
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.info("work orders: daily step not done yet (%s)", exc)
+            return
+        if batch is not None:
+            log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+    async def _keep_rollups(self) -> None:
+        """Hourly, in a thread: the reports' kept days brought up to date (a day settles
+        two days after its end; one a reconciliation changed is rebuilt), so a manager's
+        month report reads them instead of building them."""
+        reports = ReportService(self.db, lambda: self.inst.config)
+        while True:
+            await asyncio.sleep(ROLLUP_SECONDS)
+            try:
+                await asyncio.to_thread(reports.keep_rollups)
+            except Exception as exc:  # the database may be away; the next hour tries again
+                log.info("report rollups not brought up to date now (%s)", exc)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -314,6 +387,14 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self.guard.run(), name="guard"),
+            asyncio.create_task(self._workorders_daily(), name="workorders-daily"),
+            asyncio.create_task(
+                self.intake.run(lambda: self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS)),
+                name="workorders-intake",
+            ),
+            asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
+            asyncio.create_task(self._keep_rollups(), name="report-rollups"),
         ]
         if self.agi is not None:
             await self.agi.start()

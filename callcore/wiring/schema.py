@@ -9,6 +9,7 @@ from __future__ import annotations
 import callcore.features.knowledge.tables
 import callcore.features.quality.tables
 import callcore.features.ratings.tables
+import callcore.features.reports.tables
 import callcore.features.workorders.tables  # noqa: F401
 from callcore.store.models import Base
 

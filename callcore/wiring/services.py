@@ -22,11 +22,14 @@ if TYPE_CHECKING:
     from callcore.ami import AmiSession
     from callcore.api.events import EventHub
     from callcore.features.enterprises.service import EnterpriseService
+    from callcore.features.guard.service import GuardService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
+    from callcore.features.quality.service import QualityService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
-    from callcore.features.workorders.intake import RequestService
+    from callcore.features.workorders.intake import WorkOrderIntake
+    from callcore.features.workorders.service import WorkOrderService
     from callcore.store.writer import StoreWriter
     from seats.service import SeatService
 
@@ -44,9 +47,12 @@ class ApiServices:
     supervisor: Supervisor | None = None
     seats: SeatService | None = None
     transfers: TransferService | None = None
-    requests: RequestService | None = None
+    workorders: WorkOrderService | None = None
+    intake: WorkOrderIntake | None = None  # the engine's: tells first contact of changes
     enterprises: EnterpriseService | None = None
+    guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
+    quality: QualityService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:

@@ -6,10 +6,10 @@ package: no build step, nothing fetched from elsewhere at run time (docs/decisio
 - `assets.py`     the files under `static/`, read once, with their type and ETag;
 - `api.py`        `/workstation/…` (the files) and `/api/v1/workstation/profile` (what the
                   page needs to know about the seat and the site: zones, pause reasons);
-- `screenpop.py`  the caller's open requests attached to a `seat.offered` event;
+- `screenpop.py`  the caller's open work orders attached to a `seat.offered` event;
 - `static/`       `index.html` (the seat's page), `wallboard.html`, `js/`, `app.css`.
 
 The page talks only to the API every other client uses (the event stream, seats'
-sessions, transfers, the knowledge base, calls); panels for requests (工单), callbacks,
+sessions, transfers, the knowledge base, calls); panels for work orders (工单), callbacks,
 recordings and QA scores are left empty for those features to fill.
 """

@@ -18,7 +18,9 @@ from callcore.api.app import SPEC, make_app
 from callcore.api.auth import TokenBook, add_token
 from callcore.api.events import EventHub
 from callcore.api.registry import Role
-from callcore.features.workorders.registration import RequestRecord, Status, save
+from callcore.features.workorders.model import Action, Actor
+from callcore.features.workorders.model import Role as OrderRole
+from callcore.features.workorders.service import WorkOrderService
 from callcore.features.workstation import api as ws_api
 from callcore.features.workstation.assets import load as load_assets
 from callcore.features.workstation.screenpop import open_requests
@@ -161,28 +163,19 @@ def test_a_wallboard_token_names_no_seat(tmp_path: Path):
         add_token(path, Role.SEAT, "x")
 
 
-def test_open_requests_of_the_caller_newest_first(tmp_path: Path):
+def test_open_orders_of_the_caller_newest_first(tmp_path: Path):
+    cfg = load()
     with migrated_engine(f"sqlite:///{tmp_path / 'store.db'}") as db:
-        _check_open_requests(db)
-
-
-def _check_open_requests(db) -> None:  # type: ignore[no-untyped-def]
-    def request(linkedid: str, caller: str, status: Status, hour: int) -> RequestRecord:
-        at = datetime(2026, 12, 1, hour, tzinfo=UTC)
-        return RequestRecord(
-            id=linkedid, linkedid=linkedid, caller_number=caller, seat="G01",
-            status=status.value, registered_at=at, status_at=at, status_by="G01",
-            note="", as_of=at.timestamp(),
-        )  # fmt: skip
-
-    for r in (
-        request("a", "13900000001", Status.REGISTERED, 1),
-        request("b", "13900000001", Status.CLOSED, 2),
-        request("c", "13900000001", Status.DISPATCHED, 3),
-        request("now", "13900000001", Status.REGISTERED, 4),  # the ringing call's own
-        request("d", "13900000002", Status.REGISTERED, 5),
-    ):
-        save(db, r)
-    got = open_requests(db, "13900000001", "now", "Asia/Shanghai")
-    assert [(r["id"], r["status"]) for r in got] == [("c", "dispatched"), ("a", "registered")]
+        service = WorkOrderService(db, lambda: cfg)
+        seat = Actor("G01", OrderRole.SEAT, seat="G01")
+        for hour, linkedid, caller in (
+            (1, "a", "13900000001"), (2, "b", "13900000001"), (3, "c", "13900000001"),
+            (4, "now", "13900000001"), (5, "d", "13900000002"),
+        ):  # fmt: skip
+            at = datetime(2026, 12, 1, hour, tzinfo=UTC)
+            service.register_call(linkedid, seat="G01", caller_number=caller, answered_at=at)
+        service.act("b", seat, Action.CLOSE_ON_SPOT, {"result": "已当场答复"})
+        got = open_requests(service, "13900000001", "now", "Asia/Shanghai")
+    assert [(r["id"], r["status"]) for r in got] == [("c", "registered"), ("a", "registered")]
     assert got[0]["registered_at"] == "2026-12-01T11:00:00+08:00"  # the site's clock
+    assert got[0]["seat"] == "G01" and got[0]["deadline_at"] is None

@@ -61,7 +61,7 @@ export class ScreenPop {
 
   requests(items) {
     const li = items.map((r) => {
-      const note = r.note ? ` · ${r.note}` : "";
+      const note = r.content ? ` · ${r.content}` : "";
       const item = el("li", "", `${r.id} · ${t(`rq_${r.status}`)} · ${isoShort(r.registered_at)}${note}`);
       item.dataset.request = r.id;
       return item;
