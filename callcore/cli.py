@@ -326,8 +326,14 @@ def token() -> None:
 @click.option("--name", required=True, help="Who holds it (shown in the audit).")
 @click.option("--seat", "seat_id", help="For a seat token: the seat id it belongs to.")
 @click.option("--unit", "unit_id", help="For a department token: the unit it acts for.")
+@click.option(
+    "--wallboard", is_flag=True,
+    help="With --role seat and no --seat: a read-only token for a wall screen (figures only).",
+)
 @pass_ctx
-def token_add(c: Context, role: str, name: str, seat_id: str | None, unit_id: str | None) -> None:
+def token_add(
+    c: Context, role: str, name: str, seat_id: str | None, unit_id: str | None, wallboard: bool
+) -> None:
     """Create a token and print it (once; it is kept only in the secrets file)."""
     from callcore.api.auth import Role, add_token
 
@@ -337,7 +343,9 @@ def token_add(c: Context, role: str, name: str, seat_id: str | None, unit_id: st
         fail(f"unknown unit {unit_id!r}")
     c.inst.secrets()  # make sure the file exists with its other secrets
     try:
-        click.echo(add_token(c.inst.secrets_file, Role(role), name, seat_id, unit_id))
+        click.echo(
+            add_token(c.inst.secrets_file, Role(role), name, seat_id, unit_id, wallboard)
+        )
     except ValueError as exc:
         fail(str(exc))
 

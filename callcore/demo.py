@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from callcore.api.auth import add_token, remove_tokens
+from callcore.api.registry import Role as TokenRole
 from callcore.features.calls.present import make_console, print_per_number
 from callcore.features.reports.cli import print_report
 from callcore.features.reports.files import report_with_files
@@ -97,6 +99,14 @@ async def _recorded(site: SimSite, records: list) -> int:
     return await asyncio.to_thread(count)
 
 
+def demo_token(inst: Instance, seat_id: str) -> str:
+    """A seat token to sign in to the workstation with (the previous demo's is revoked)."""
+    name = f"demo-{seat_id}"
+    inst.secrets()  # the file exists with its other secrets
+    remove_tokens(inst.secrets_file, name)
+    return add_token(inst.secrets_file, TokenRole.SEAT, name, seat_id)
+
+
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
     console = make_console()
     rng = random.Random(12345)
@@ -116,6 +126,9 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         behaviour_of[general[-2].extension] = SLOW
         registered = await site.start_seats(behaviour_of)
         say(f"   {sum(registered.values())}/{len(registered)} seats registered")
+        web = f"http://{inst.config.pbx.bind}:{inst.config.pbx.api_port}/workstation/"
+        say(f"   seat workstation: {web} (wallboard: {web}wallboard.html)")
+        say(f"   {general[0].id} signs in with the token {demo_token(inst, general[0].id)}")
         await site.start_subcentre(SUBCENTRE)
         await site.wait_trunk("tax12366", True)
         say("   12366 sub-centre answering on its trunk")

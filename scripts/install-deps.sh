@@ -14,6 +14,7 @@ have baresip     || need+=(baresip-core)  # a real softphone as a seat in tests/
 have opusenc     || need+=(opus-tools)  # recordings: Opus (and opusdec to listen)
 have sox         || need+=(sox)         # recordings: FLAC, and the tests' sound checks
 have tmux        || need+=(tmux)
+have chromium    || need+=(chromium)  # the workstation's browser tests (Playwright drives it)
 have unshare     || need+=(util-linux)
 have nsenter     || need+=(util-linux)
 have redis-server || need+=(redis-server)

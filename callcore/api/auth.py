@@ -193,14 +193,24 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def add_token(
-    path: Path, role: Role, name: str, seat: str | None = None, unit: str | None = None
+    path: Path,
+    role: Role,
+    name: str,
+    seat: str | None = None,
+    unit: str | None = None,
+    wallboard: bool = False,
 ) -> str:
-    """Create a token; returns it (shown once to the operator, kept only in the file)."""
-    if (role is Role.SEAT) != bool(seat):
+    """Create a token; returns it (shown once to the operator, kept only in the file).
+
+    A wallboard token is a seat token that names no seat: it reads what any seat may read
+    of the whole floor (queues, figures) and can act on no seat and see no seat's calls."""
+    if role is Role.SEAT and bool(seat) == wallboard:
         raise ValueError(
-            "a seat token needs the seat id it belongs to (--seat)"
-            if role is Role.SEAT else "only a seat token names a seat"
+            "a wallboard token names no seat" if wallboard
+            else "a seat token needs the seat id it belongs to (--seat)"
         )
+    if role is not Role.SEAT and (seat or wallboard):
+        raise ValueError("only a seat token names a seat or is a wallboard's")
     if (role is Role.DEPARTMENT) != bool(unit):
         raise ValueError(
             "a department token needs the unit it acts for (--unit)"
@@ -214,6 +224,8 @@ def add_token(
         entry["seat"] = seat
     if unit:
         entry["unit"] = unit
+    if wallboard:
+        entry["wallboard"] = True
     hash_clear_tokens(tokens)
     tokens[hashed_key(token)] = entry
     _save(path, data)

@@ -3,8 +3,8 @@
 The live model emits events synchronously on the AMI consumer's path; `EventHub.publish`
 only puts them on each subscriber's bounded queue (a slow wallboard loses its own oldest
 events, counted, and never slows the engine). A `seat.offered` event (a call ringing a
-seat) is the agent's screen pop: before it goes out, the caller's previous calls are read
-from the store (in a thread) and attached.
+seat) is the agent's screen pop: before it goes out, the caller's previous calls and open
+requests are read from the store (in threads, side by side) and attached.
 
 Messages are JSON text frames `{"type", "at", "data"}`; the first is `hello`. A seat token
 receives only events about its own seat.
@@ -63,8 +63,9 @@ class Subscription:
 class EventHub:
     """Fan-out of live events to WebSocket subscribers (and to tests)."""
 
-    def __init__(self, history: History | None = None):
+    def __init__(self, history: History | None = None, open_requests: History | None = None):
         self.history = history
+        self.open_requests = open_requests
         self.subscribers: set[Subscription] = set()
         self.published = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,7 +76,8 @@ class EventHub:
         if self._closed:
             return
         self.published += 1
-        if event["type"] == "seat.offered" and self.history is not None and self.subscribers:
+        looks_up = self.history is not None or self.open_requests is not None
+        if event["type"] == "seat.offered" and looks_up and self.subscribers:
             try:
                 task = asyncio.get_running_loop().create_task(self._screen_pop(event))
             except RuntimeError:  # no loop (a synchronous test): deliver as is
@@ -93,15 +95,25 @@ class EventHub:
 
     async def _screen_pop(self, event: dict[str, Any]) -> None:
         data = event["data"]
-        previous: list[dict[str, Any]] = []
-        if data.get("caller") and self.history is not None:
-            try:
-                previous = await asyncio.wait_for(
-                    self.history(data["caller"], data.get("linkedid", "")), 2.0
-                )
-            except Exception as exc:  # the pop goes out without history rather than not at all
-                log.warning("screen pop without history: %s", exc)
-        self._deliver({**event, "data": {**data, "previous_calls": previous}})
+        previous, requests = await asyncio.gather(
+            self._lookup(self.history, data), self._lookup(self.open_requests, data)
+        )
+        pop = {**data, "previous_calls": previous}
+        if self.open_requests is not None:
+            pop["open_requests"] = requests
+        self._deliver({**event, "data": pop})
+
+    @staticmethod
+    async def _lookup(source: History | None, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """What `source` knows of the caller, or nothing: the pop goes out without it
+        rather than not at all (or late)."""
+        if source is None or not data.get("caller"):
+            return []
+        try:
+            return await asyncio.wait_for(source(data["caller"], data.get("linkedid", "")), 2.0)
+        except Exception as exc:
+            log.warning("screen pop without %s: %s", getattr(source, "__name__", "a part"), exc)
+            return []
 
     def subscribe(
         self,
@@ -142,7 +154,8 @@ async def event_stream(req: ApiRequest) -> web.StreamResponse:
     """The live event stream (WebSocket).
 
     Frames are JSON `{"type", "at", "data"}`; types: call.offered, seat.offered (screen pop
-    with `previous_calls`), call.answered, call.ended, seat.state. A seat token receives
+    with `previous_calls`, `open_requests`, `zone`, `enterprise`, `affinity`),
+    call.answered, call.ended, seat.state. A seat token receives
     only events about its own seat.
     """
     q: EventsQuery = req.query

@@ -19,6 +19,8 @@ from callcore.features import live
 from callcore.features.calls.history import previous_calls
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.reader import LiveReader
+from callcore.features.workorders.service import WorkOrderService
+from callcore.features.workstation.screenpop import open_requests
 from callcore.instance import Instance
 from callcore.store import db
 from callcore.wiring.endpoints import APIS
@@ -34,7 +36,13 @@ async def serve_api_only(inst: Instance, host: str, port: int) -> None:
         tz = inst.config.site.timezone
         return await asyncio.to_thread(previous_calls, store, caller, exclude, tz)
 
-    hub = EventHub(history=history)
+    orders = WorkOrderService(store, lambda: inst.config)  # read here, for the screen pop
+
+    async def requests(caller: str, exclude: str) -> list[dict[str, Any]]:
+        tz = inst.config.site.timezone
+        return await asyncio.to_thread(open_requests, orders, caller, exclude, tz)
+
+    hub = EventHub(history=history, open_requests=requests)
     knowledge = KnowledgeService(
         store, clock=lambda: datetime.now(UTC), timezone=inst.config.site.timezone
     )

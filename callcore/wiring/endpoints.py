@@ -19,6 +19,7 @@ from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
 from callcore.features.transfers.api import api as transfers
 from callcore.features.workorders.api import api as requests
+from callcore.features.workstation.api import api as workstation
 from callcore.wiring.system_api import api as system
 from seats.api import api as seat_sessions
 
@@ -38,4 +39,5 @@ APIS: tuple[Api, ...] = (
     guard,
     quality,
     recordings,
+    workstation,
 )

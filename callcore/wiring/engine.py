@@ -52,6 +52,7 @@ from callcore.features.transfers.service import TransferService
 from callcore.features.workorders import export as workorder_export
 from callcore.features.workorders.intake import WorkOrderIntake
 from callcore.features.workorders.service import WorkOrderService
+from callcore.features.workstation.screenpop import open_requests
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db
@@ -117,7 +118,7 @@ class Engine:
         )
 
         # The live view (Redis) and its event stream; it shows seats as the board has them.
-        self.hub = EventHub(history=self._previous_calls)
+        self.hub = EventHub(history=self._previous_calls, open_requests=self._open_requests)
         self.live = LiveState(
             config,
             live.redis_url(inst),
@@ -245,6 +246,10 @@ class Engine:
     async def _previous_calls(self, caller: str, exclude: str) -> list[dict[str, Any]]:
         tz = self.inst.config.site.timezone
         return await asyncio.to_thread(previous_calls, self.db, caller, exclude, tz)
+
+    async def _open_requests(self, caller: str, exclude: str) -> list[dict[str, Any]]:
+        tz = self.inst.config.site.timezone
+        return await asyncio.to_thread(open_requests, self.workorders, caller, exclude, tz)
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's

@@ -371,6 +371,7 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/qa/seats/{seat}/scores": f"/api/v1/qa/seats/G01/scores?since={date.today()}",
         "/api/v1/qa/seats/{seat}/summary": f"/api/v1/qa/seats/G01/summary?since={date.today()}",
         "/api/v1/calls/{linkedid}/recordings": "/api/v1/calls/L-g01-a/recordings",
+        "/api/v1/workstation/profile": "/api/v1/workstation/profile",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcore.ami import event_time
+from callcore.contract import Flag
 from callcore.records import CallRecord
 from config.schema import SiteConfig
 from seats.states import SeatChange, SeatStatus
@@ -65,6 +66,9 @@ class _CallInfo:
     hotline: str = ""
     priority: int = 0
     answered: bool = False
+    enterprise: bool = False  # a registered enterprise contact (一企来)
+    affinity: bool = False  # 首接负责制: offered first to the seat of the caller's open request
+    route: str = ""  # the queue (or trunk:<id>) the call was routed to
 
 
 @dataclass
@@ -158,7 +162,7 @@ class LiveModel:
 
     # -- AMI events ------------------------------------------------------------------------
     EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Hangup",
-              "AgentCalled", "AgentConnect", "AgentComplete")
+              "AgentCalled", "AgentConnect", "AgentComplete", "DialBegin")
 
     def handle(self, ev: dict) -> None:
         name = ev.get("Event", "")
@@ -172,6 +176,8 @@ class LiveModel:
                 self._left(ev)
         elif name == "AgentCalled":
             self._offered_to_seat(ev)
+        elif name == "DialBegin":
+            self._affinity_ring(ev)
         elif name in ("AgentConnect", "AgentComplete"):
             # the seat's caller is shown from the call's details: rewrite the seat
             seat = ev.get("MemberName", "")
@@ -205,12 +211,31 @@ class LiveModel:
             self._changes.waiting.add(linked)
 
     def _offered_to_seat(self, ev: dict) -> None:
-        linked = ev.get("Linkedid", "")
-        w = self.waiting.get(linked)
-        info = self._calls.get(linked, _CallInfo())
         seat = ev.get("MemberName", "")
         if seat:
             self._changes.seats.add(seat)
+        self._pop(ev, seat, ev.get("Queue", ""))
+
+    def _affinity_ring(self, ev: dict) -> None:
+        """首接负责制: the dialplan rings the seat of the caller's open request itself, before
+        the queue, so no AgentCalled tells of it; the caller's Dial of that seat is the
+        seat's screen pop all the same."""
+        linked = ev.get("Linkedid", "")
+        info = self._calls.get(linked)
+        if info is None or not info.affinity or linked in self.waiting or info.answered:
+            return
+        if ev.get("Uniqueid") != linked:  # not the caller's own channel dialing
+            return
+        ext = ev.get("DestChannel", "").removeprefix("PJSIP/").rsplit("-", 1)[0]
+        seat = next((s.id for s in self._config().seats if s.extension == ext), "")
+        if seat:
+            self._pop(ev, seat, info.route)
+
+    def _pop(self, ev: dict, seat: str, queue: str) -> None:
+        """The `seat.offered` event: a call rings this seat (the screen pop)."""
+        linked = ev.get("Linkedid", "")
+        w = self.waiting.get(linked)
+        info = self._calls.get(linked, _CallInfo())
         self.emit(
             {
                 "type": "seat.offered",
@@ -218,15 +243,22 @@ class LiveModel:
                 "data": {
                     "seat": seat,
                     "linkedid": linked,
-                    "queue": ev.get("Queue", ""),
-                    "caller": _unknown(ev.get("CallerIDNum", "")),
+                    "queue": queue,
+                    "caller": _unknown(ev.get("CallerIDNum", "")) or info.caller,
                     "caller_name": _unknown(ev.get("CallerIDName", "")),
                     "dialed": w.dialed if w else info.dialed,
                     "hotline": w.hotline if w else info.hotline,
                     "priority": w.priority if w else info.priority,
+                    "zone": self._zone_of(queue),
+                    "enterprise": info.enterprise,
+                    "affinity": info.affinity,
                 },
             }
         )
+
+    def _zone_of(self, queue: str) -> str:
+        """The zone whose queue this is, for the screen pop ("" for none)."""
+        return next((z.id for z in self._config().zones if z.queue == queue), "")
 
     # -- call records ----------------------------------------------------------------------
     def _remember(self, rec: CallRecord) -> _CallInfo:
@@ -237,6 +269,9 @@ class LiveModel:
                 del self._calls[next(iter(self._calls))]
         info.caller = rec.caller_number
         info.dialed, info.hotline, info.priority = rec.dialed_number, rec.hotline, rec.priority
+        info.enterprise = Flag.ENTERPRISE.value in rec.flags
+        info.affinity = rec.affinity
+        info.route = rec.route
         return info
 
     def on_record(self, rec: CallRecord) -> None:
