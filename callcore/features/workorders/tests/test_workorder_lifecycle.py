@@ -317,7 +317,9 @@ class StoredLifecycle(Lifecycle):
     def do_merge(self, dup: WorkOrder, master: WorkOrder, actor: Actor) -> None:
         self.clock.at = self.now
         self.service.merge([dup.id], master.id, actor)
-        for oid in (dup.id, master.id):
+        # the duplicate, the master, and any order merged into the duplicate before (now
+        # linked to the master, one step more in its history)
+        for oid in self.orders:
             self.orders[oid] = self.service.get(oid, ADMIN)
 
     def events_of(self, oid: str) -> list[Event]:
