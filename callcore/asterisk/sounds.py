@@ -114,4 +114,8 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
 
     for name, text in {**prompts(cfg), **transfer_prompts(cfg)}.items():
         made.append(make_spoken(name, text, folder))
+    from callcore.features.ratings.dialplan import rating_sounds  # 一次一评
+
+    for name, text in rating_sounds(cfg.ratings).items():
+        made.append(make_spoken(name, text, folder))
     return made
