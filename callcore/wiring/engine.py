@@ -42,6 +42,7 @@ from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.quality.schedule import DailyDraw
 from callcore.features.quality.service import QualityService
+from callcore.features.ratings.desk import RatingDesk
 from callcore.features.ratings.service import RatingService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
@@ -141,6 +142,16 @@ class Engine:
         self.guard = GuardService(
             config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
         )
+        # 一次一评: each rating the dialplan reports, filed with its call (and reconciled).
+        self.ratings = RatingService(self.db, submit, config)
+        self.rating_desk = RatingDesk(
+            self.ratings,
+            config,
+            call_of=self.tracker.record,
+            legs_of=self.transfers.legs.legs,
+            request_of=self.intake.request_of,
+        )
+        self.reconciler.after = (*self.reconciler.after, self.rating_desk.reconcile)
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -161,6 +172,7 @@ class Engine:
             self.live,
             self.supervisor,
             self.guard,
+            self.rating_desk,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -200,9 +212,11 @@ class Engine:
             ),
         )
         # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
-        ratings = RatingService(self.db, submit, config)
         self.quality = QualityService(
-            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+            self.db,
+            config,
+            unsatisfied=self.ratings.unsatisfied_calls,
+            rating_of=self.ratings.rating_of,
         )
         self.services.quality = self.quality
         self.daily_draw = DailyDraw(
