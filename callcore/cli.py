@@ -15,6 +15,7 @@ from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.guard import cli as guard_cli
 from callcore.features.knowledge import cli as knowledge_cli
 from callcore.features.quality import cli as quality_cli
+from callcore.features.ratings import cli as ratings_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
 from callcore.features.systemd import cli as systemd_cli
@@ -382,6 +383,7 @@ for command in (
     guard_cli.ban_group,
     reports_cli.report,
     quality_cli.qa,
+    ratings_cli.ratings_group,
 ):
     main.add_command(command)
 
