@@ -1,28 +1,24 @@
-"""Ratings over HTTP and on the command line, on a real store: the figures per group, the
-ratings given, one call's, who may read them, and refusals in words."""
+"""Ratings over HTTP on a real store: the figures per group, the ratings given, one call's,
+who may read them, and refusals in words (`callcore ratings`: tests/unit/test_ratings_wiring.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from click.testing import CliRunner
 from sqlalchemy import Engine, insert
 
 from callcore.api.app import SPEC, make_app
 from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
-from callcore.cli import main
 from callcore.features.ratings import api as ratings_api
 from callcore.features.ratings.service import ratings
 from callcore.records import CallRecord
-from callcore.store import db
 from callcore.store.db import upsert_calls
 from callcore.wiring.services import ApiServices
 from config.loader import load
@@ -120,20 +116,3 @@ async def test_refusals_name_the_problem(client: TestClient):
     wrong = await check(client, "/api/v1/ratings", "qa", 400, lang="en", params={"since": later})
     assert wrong["error"] == "bad_window" and "since must be before until" in wrong["message"]
     await check(client, "/api/v1/ratings/figures", "sup", 400, params={"by": "floor"})
-
-
-def test_the_ratings_command(tmp_path: Path, url: str):
-    home = tmp_path / "home"
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    store_calls(engine)
-    engine.dispose()
-    env = {"CALLCORE_DB_URL": url}
-    base = ["--home", str(home), "ratings"]
-    res = CliRunner().invoke(main, [*base, "figures", "--since", "1d", "--by", "seat"], env=env)
-    assert res.exit_code == 0, res.output
-    assert "满意率" in res.output and "G01  2  2  0  100.0%  50.0%" in res.output
-    res = CliRunner().invoke(main, [*base, "list", "--since", "1d", "--unsatisfied"], env=env)
-    assert res.exit_code == 0 and "L1" in res.output and "不满意" in res.output
-    res = CliRunner().invoke(main, [*base, "show", "L9"], env=env)
-    assert res.exit_code == 1 and "no rating for call 'L9'" in res.output

@@ -1,35 +1,28 @@
-"""Ratings in the engine: the dialplan's contexts as rendered, talk time ending with the
-seat, the live event filed with its call's context, and queue_log facts reconciled once."""
+"""Ratings in the engine: talk time ending with the seat, the live event filed with its
+call's context, and queue_log facts reconciled once (the dialplan as rendered:
+tests/unit/test_ratings_wiring.py)."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import Engine, insert
 
 import config
-from callcore.asterisk import render
-from callcore.asterisk.runtime import Runtime
 from callcore.features.calls.queue_log import parse_queue_log
 from callcore.features.calls.rebuild import rebuild
 from callcore.features.calls.tracker import CallTracker
 from callcore.features.ratings.desk import RatingDesk
 from callcore.features.ratings.model import RatingRecord
 from callcore.features.ratings.service import RatingService, ratings
-from callcore.features.transfers.legs import LegRecord
-from callcore.instance import Instance
 from callcore.records import CallRecord
 from config.directory import Directory
-from config.loader import DEFAULT_PATH
 
 SITE = config.load()
 DIRECTORY = Directory(SITE)
-HOST = Runtime(None, "/usr/sbin/asterisk")
 LID = "1795667000.1"
 T0 = 1795667000.0
 
@@ -45,38 +38,6 @@ RATED_AWAY = f"""\
 1795667013|{LID}|NONE|NONE|CCEND|1795667013.000|16
 1795667020|1795667020.9|NONE|NONE|CCRATE|not-a-time|rated|4
 """
-
-
-def extensions(tmp_path: Path, ratings_on: bool) -> str:
-    data = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
-    if not ratings_on:
-        data.pop("ratings")
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return render.render(Instance(tmp_path / "home", path), HOST).files["extensions.conf"]
-
-
-def test_ratings_on_every_queue_lets_the_caller_stay_and_rate(tmp_path: Path):
-    ext = extensions(tmp_path, True)
-    assert ext.count("Queue(${CC_QUEUE},rtc,") == 2  # cc-deliver and cc-xfer
-    assert ext.count("Gosub(cc-rating-arm,s,1)") == 2
-    assert "Dial(${CC_AFF},${CC_AFF_SECS},tg)" in ext
-    for key in SITE.ratings.keys:
-        assert f"exten => {key},1,Gosub(cc-rating-end,s,1(rated,${{EXTEN}}))" in ext
-    assert "Background(${CC_SOUNDS}/rating-prompt)" in ext
-    assert f"WaitExten({SITE.ratings.wait_seconds})" in ext
-    assert "CCRATE,${STRFTIME(,,%s.%3q)}|${ARG1}|${ARG2})" in ext
-    assert "hangup_handler_push)=cc-rating-hangup" in ext
-    # nothing before a human: the prompt is only reached after a Queue()/Dial() returns
-    before = ext.split("[cc-deliver]")[1].split("Queue(")[0]
-    assert "cc-rating,s,1" not in before and "Background" not in before
-
-
-def test_ratings_off_ends_the_call_with_the_seat(tmp_path: Path):
-    ext = extensions(tmp_path, False)
-    assert "Queue(${CC_QUEUE},rt,," in ext and "rtc" not in ext
-    assert "Dial(${CC_AFF},${CC_AFF_SECS},t)" in ext
-    assert not re.search(r"cc-rating|CCRATE|rating-prompt", ext)
 
 
 def ev(name: str, ts: float, **kw: str) -> dict[str, str]:
@@ -123,10 +84,21 @@ class Filed:
         self.records.append(rec)
 
 
-def leg(seq: int, target: str, seat: str, answered: bool) -> LegRecord:
+@dataclass(frozen=True)
+class Leg:
+    """A leg as the leg tracker holds it (the fields a rating reads)."""
+
+    id: str
+    linkedid: str
+    seq: int
+    target: str
+    seat: str
+    answered_at: datetime | None
+
+
+def leg(seq: int, target: str, seat: str, answered: bool) -> Leg:
     at = datetime.fromtimestamp(T0 + seq, UTC)
-    return LegRecord(f"{LID}/{seq}", LID, seq, "queue", target, seat=seat,
-                     answered_at=at if answered else None)  # fmt: skip
+    return Leg(f"{LID}/{seq}", LID, seq, target, seat, at if answered else None)
 
 
 def desk(engine: Engine, filed: Filed, tracker: CallTracker, heard: list) -> RatingDesk:
