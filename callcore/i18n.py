@@ -98,6 +98,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_token": ("未提供令牌，无法执行操作", "no token: actions are disabled"),
     "choose_reason": ("选择暂停原因", "pause reason"),
     "choose_zone": ("选择专区", "move to zone"),
+    # -- ratings (一次一评) in the monitor and the demo -----------------------------------
+    "ratings_title": ("一次一评（今日）", "ratings today"),
+    "rated": ("已评价", "rated"),
+    "not_rated": ("未评价", "not rated"),
+    "rated_share": ("参评率", "rated share"),
+    "satisfaction": ("满意率", "satisfaction"),
+    "unsatisfied": ("不满意", "unsatisfied"),
+    "unsatisfied_rating": ("不满意评价", "unsatisfied rating"),
 }
 
 _OUTCOME_KEY = {

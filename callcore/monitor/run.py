@@ -53,12 +53,15 @@ def print_once(snap: Snapshot, lang: str, as_json: bool, console: Console | None
     console.print(Text(text, style="bold white on dark_red" if alarm else "bold"))
     if snap.available:
         console.print(Text(view.highlights(snap, lang)))
+        if snap.ratings is not None:
+            console.print(Text(view.ratings_line(snap, lang)))
         for table in (
             view.totals(snap, lang),
             view.queues(snap, lang),
             view.numbers(snap, lang),
             view.waiting(snap, lang),
             view.seats(snap, lang),
+            view.ratings(snap, lang),
         ):
             rt = RichTable(title=table.title)
             for c in table.columns:

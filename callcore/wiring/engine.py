@@ -39,6 +39,7 @@ from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.guard.model import Ban, BanFile, acl_conf
 from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
+from callcore.features.live.ratings import RatingsFeed
 from callcore.features.live.state import LiveState
 from callcore.features.quality.schedule import DailyDraw
 from callcore.features.quality.service import QualityService
@@ -144,12 +145,16 @@ class Engine:
         )
         # 一次一评: each rating the dialplan reports, filed with its call (and reconciled).
         self.ratings = RatingService(self.db, submit, config)
+        self.rating_feed = RatingsFeed(
+            self.ratings, config, self.live.redis, self.live.keys, self.live.model.emit
+        )
         self.rating_desk = RatingDesk(
             self.ratings,
             config,
             call_of=self.tracker.record,
             legs_of=self.transfers.legs.legs,
             request_of=self.intake.request_of,
+            on_rating=[self.rating_feed.on_rating],
         )
         self.reconciler.after = (*self.reconciler.after, self.rating_desk.reconcile)
 
@@ -378,6 +383,7 @@ class Engine:
         self.inst.ensure_dirs()
         self.writer.start()
         await self.live.start()
+        await self.rating_feed.start()
         await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
         self._tasks = [
@@ -459,6 +465,7 @@ class Engine:
         if self.api is not None:  # after the last events; audits go to the writer
             await self.api.close()
             self.api = None
+        await self.rating_feed.close()
         await self.live.close()
         if self._db is not None:
             self._db.dispose()
