@@ -169,11 +169,10 @@ class RatingsFeed:
         self._task = asyncio.create_task(self._run(), name="live-ratings")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # its cancellation
 
 
 def alert(rec: RatingRecord) -> dict[str, Any]:
