@@ -100,6 +100,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "choose_zone": ("选择专区", "move to zone"),
     # -- ratings (一次一评) in the monitor and the demo -----------------------------------
     "ratings_title": ("一次一评（今日）", "ratings today"),
+    "ratings": ("一次一评", "ratings after the call"),
     "rated": ("已评价", "rated"),
     "not_rated": ("未评价", "not rated"),
     "rated_share": ("参评率", "rated share"),
