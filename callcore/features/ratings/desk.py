@@ -73,9 +73,12 @@ class RatingDesk(EventTable):
             self.bad += 1
             log.warning("rating event ignored: %s", exc)
             return
+        call = self._call_of(lid)
+        if call is not None and call.linkedid != lid:  # re-keyed by an attended transfer
+            lid = call.linkedid
+            fact = dataclasses.replace(fact, linkedid=lid)
         if lid in self._filed:
             return
-        call = self._call_of(lid)
         if call is None:  # not followed (adopted late): the store has what the call was
             self._later(fact)
             return

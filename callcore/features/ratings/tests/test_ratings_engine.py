@@ -152,3 +152,16 @@ async def test_a_call_rated_in_the_store_is_not_reconciled_again(engine: Engine)
     d = desk(engine, filed, CallTracker(lambda: DIRECTORY, lambda r: None), [])
     assert await d.reconcile(parse_queue_log(RATED_AWAY), {}) == 0
     assert filed.records == []
+
+
+def test_a_rating_under_a_new_linkedid_is_filed_under_the_call(engine: Engine):
+    """An attended transfer can re-key the caller's channel: the call keeps its own id."""
+    filed = Filed()
+    tracker = tracked_call([])
+    moved = "1795667050.30"
+    tracker.handle({**ev("QueueCallerJoin", T0 + 9, Queue="q-hrss"), "Linkedid": moved})
+    d = desk(engine, filed, tracker, [])
+    d.handle({**ev("UserEvent", T0 + 20, UserEvent="CallcoreRating", Outcome="rated", Key="1"),
+              "Linkedid": moved})  # fmt: skip
+    (rec,) = filed.records
+    assert rec.linkedid == LID and rec.level == 1 and rec.seat == "E-hrss1"
