@@ -34,7 +34,8 @@ def extensions(tmp_path: Path, ratings_on: bool) -> str:
 def test_ratings_on_every_queue_lets_the_caller_stay_and_rate(tmp_path: Path):
     ext = extensions(tmp_path, True)
     assert ext.count("Queue(${CC_QUEUE},rtc,") == 2  # cc-deliver and cc-xfer
-    assert ext.count("Gosub(cc-rating-arm,s,1)") == 2
+    assert ext.count("Gosub(cc-rating-arm,s,1(citizen))") == 1  # cc-deliver: a citizen
+    assert ext.count("Gosub(cc-rating-arm,s,1(again))") == 1  # cc-xfer: only if armed
     assert "Dial(${CC_AFF},${CC_AFF_SECS},tg)" in ext
     for key in SITE.ratings.keys:
         assert f"exten => {key},1,Gosub(cc-rating-end,s,1(rated,${{EXTEN}}))" in ext

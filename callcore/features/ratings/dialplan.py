@@ -14,6 +14,8 @@ from config.ratings import RatingSettings
 # The sounds `[cc-rating]` plays, made from the config's texts (callcore/asterisk/sounds.py).
 PROMPT_SOUND, RETRY_SOUND, THANKS_SOUND = "rating-prompt", "rating-retry", "rating-thanks"
 _OFF = "NoOp()"
+# After Queue() returns: a seat served this armed caller and hung up first.
+_AFTER = '''GotoIf($["${MEMBERINTERFACE}" != "" & "${CC_RATE_ARMED}" != ""]?cc-rating,s,1)'''
 
 
 def rating_context(settings: RatingSettings | None) -> dict[str, Any]:
@@ -21,9 +23,10 @@ def rating_context(settings: RatingSettings | None) -> dict[str, Any]:
     on = settings is not None
     return {
         "rating": settings,
-        "rating_arm": "Gosub(cc-rating-arm,s,1)" if on else _OFF,
+        "rating_arm": "Gosub(cc-rating-arm,s,1(citizen))" if on else _OFF,
+        "rating_rearm": "Gosub(cc-rating-arm,s,1(again))" if on else _OFF,
         "rating_queue_option": "c" if on else "",
-        "rating_after": '''GotoIf($["${MEMBERINTERFACE}" != ""]?cc-rating,s,1)''' if on else _OFF,
+        "rating_after": _AFTER if on else _OFF,
         "rating_dial_option": "g" if on else "",
         "rating_after_dial": "Goto(cc-rating,s,1)" if on else _OFF,
     }
