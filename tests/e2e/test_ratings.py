@@ -12,8 +12,10 @@ from sqlalchemy import select
 
 from callcore.features.ratings.tables import Rating
 from callcore.records import Outcome
-from callcore.sim.sipp import Call, place_calls
+from callcore.sim.seat_actions import start_seat_behaviour
+from callcore.sim.sipp import Behaviour, Call, place_calls
 from callcore.sim.site import SimSite
+from tests.e2e import scenes
 from tests.e2e.conftest import PROMPT, caller_number
 from tests.e2e.scenes import Placed, place, wait_for
 
@@ -108,3 +110,26 @@ async def test_a_rating_given_while_the_engine_is_down_is_reconciled(site: SimSi
     await site.stop_engine()
     await site.start_engine()
     assert await rating_of(site, rec.linkedid) == r
+
+
+EXPERT = Behaviour("rating-expert", ring_ms=500, talk_ms=3000)
+
+
+async def test_a_transferred_call_is_rated_once_under_the_seat_that_served_last(site: SimSite):
+    """G03 answers and transfers to 12333 (hrss) after 1.5 s; the expert talks 3 s and hangs
+    up; the caller rates during the prompt. The consultation legs are never asked."""
+    expert = lambda port: start_seat_behaviour(site.workdir, "rating-expert", port, EXPERT)  # noqa: E731
+    async with (
+        scenes.only(site, ["q-general"], ["G03"]),
+        scenes.acting(site, "G03", scenes.transferring(site, "G03", "12333")),
+        scenes.acting(site, "E-hrss1", expert),
+    ):
+        [placed] = await place(site, ["12345"], name="rate-xfer", talk_ms=60000,
+                               dtmf=((8000, "3"),))  # fmt: skip
+    rec = placed.record
+    assert placed.result.outcome == "answered" and rec.outcome is Outcome.TRANSFERRED
+    chain = await scenes.finished_legs(site, rec.linkedid, 2)
+    r = await stored_rating(site, rec.linkedid)
+    assert (r["outcome"], r["level"], r["key"]) == ("rated", 3, "3")
+    assert r["seat"] == chain[-1]["seat"] == "E-hrss1" and r["zone"] == "hrss"
+    assert r["legs"] == [leg["id"] for leg in chain] and rec.seat == "G03"
