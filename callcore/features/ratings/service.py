@@ -191,6 +191,7 @@ class RatingService:
             .select_from(calls.outerjoin(ratings, ratings.c.linkedid == calls.c.linkedid))
             .where(
                 calls.c.answered_at.is_not(None),
+                calls.c.route.not_like("trunk:%"),  # the 12366 sub-centre answered it
                 calls.c.entered_at >= since,
                 calls.c.entered_at < until,
             )
