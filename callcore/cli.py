@@ -16,6 +16,7 @@ from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.guard import cli as guard_cli
 from callcore.features.knowledge import cli as knowledge_cli
 from callcore.features.quality import cli as quality_cli
+from callcore.features.ratings import cli as ratings_cli
 from callcore.features.recordings import cli as recordings_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
@@ -390,6 +391,7 @@ for command in (
     reports_cli.report,
     quality_cli.qa,
     recordings_cli.recording_group,
+    ratings_cli.ratings_group,
 ):
     main.add_command(command)
 

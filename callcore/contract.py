@@ -48,6 +48,8 @@ class UserEvent(StrEnum):
     AFFINITY = "CallcoreAffinity"  # the first-contact seat was rung first
     TRANSFER = "CallcoreTransfer"  # a seat transferred the caller here
     TRANSFER_INVALID = "CallcoreTransferInvalid"  # to no target: the caller comes back
+    RATE_ASKED = "CallcoreRateAsked"  # the seat hung up first: the rating prompt begins
+    RATING = "CallcoreRating"  # the rating ended: a key, or why none (一次一评)
 
 
 # The headers each UserEvent carries, in the order the dialplan writes them.
@@ -62,6 +64,8 @@ USER_EVENT_HEADERS: dict[UserEvent, tuple[str, ...]] = {
         "Target", "Kind", "Route", "Trunk", "Seat", "Transferer", "Via", "Consulting",
     ),
     UserEvent.TRANSFER_INVALID: ("Target", "Seat", "Transferer", "Via", "Route"),
+    UserEvent.RATE_ASKED: ("Member",),
+    UserEvent.RATING: ("Outcome", "Key"),
 }  # fmt: skip
 
 
@@ -76,6 +80,8 @@ class Fact(StrEnum):
     TRUNK_ANSWERED = "CCTRUNKANS"
     TRUNK_END = "CCTRUNKEND"
     END = "CCEND"  # the caller hung up
+    RATE_ASKED = "CCRATEASK"  # the seat hung up first: talk is over, the prompt begins
+    RATE = "CCRATE"  # the rating ended (callcore/features/ratings/model.py parses it)
 
 
 FACT_PREFIX = "CC"
@@ -89,6 +95,8 @@ FACT_FIELDS: dict[Fact, tuple[str, ...]] = {
     Fact.TRUNK_ANSWERED: (),
     Fact.TRUNK_END: ("status",),
     Fact.END: ("cause",),
+    Fact.RATE_ASKED: (),
+    Fact.RATE: ("outcome", "key"),
 }
 
 

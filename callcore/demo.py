@@ -3,8 +3,9 @@
 Simulated seats register and log in across the zones; simulated citizens call 12345, kept
 expert numbers, cancelled numbers (the 8-digit and the extension one included), 12366
 (the tax sub-centre answers over its trunk) and a number nobody knows. Some citizens are
-impatient. Then the store is read back and a table per number is printed, and a few of
-the work orders the answered calls registered are dispatched and shown by unit.
+impatient; most patient ones rate the call after the seat hangs up (一次一评). Then the
+store is read back and a table per number is printed, with the rated share and 满意率, and
+a few of the work orders the answered calls registered are dispatched and shown by unit.
 """
 
 from __future__ import annotations
@@ -107,6 +108,47 @@ def demo_token(inst: Instance, seat_id: str) -> str:
     return add_token(inst.secrets_file, TokenRole.SEAT, name, seat_id)
 
 
+# 一次一评: after the seat hangs up, most patient citizens press a key (RFC 2833) during
+# the prompt (after the longest talk of any seat), some press none and hear it out.
+RATE_AFTER_MS = max(PROMPT.talk_ms, SLOW.talk_ms) + 1500
+RATINGS = (("rate-1", "1"), ("rate-2", "2"), ("rate-1b", "1"), ("rate-4", "4"), ("no-key", ""))
+
+
+def rating_groups(calls: list[Call]) -> list[tuple[str, tuple[tuple[int, str], ...], list[Call]]]:
+    """The callers split by the key each will press (none for `no-key`), one sipp run each."""
+    out = []
+    for n, (name, key) in enumerate(RATINGS):
+        group = calls[n :: len(RATINGS)]
+        if group:
+            out.append((name, ((RATE_AFTER_MS, key),) if key else (), group))
+    return out
+
+
+def rating_summary(inst: Instance, since: datetime, lang: str) -> str:
+    """How many of the demo's answered calls were rated, and the 满意率 (from the store)."""
+    from callcore.features.ratings.service import RatingService
+    from callcore.store import db
+
+    engine = db.make_engine(inst.db_url)
+    try:
+        service = RatingService(engine, lambda rec: None, lambda: inst.config)
+        figures = service.figures(since, datetime.now(UTC), "all").get("")
+    finally:
+        engine.dispose()
+    if figures is None:
+        return f"{t('ratings', lang)}: —"
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v * 100:.1f}%"
+
+    return (
+        f"{t('ratings', lang)}: {t('rated', lang)} {figures.rated}/{figures.answered}, "
+        f"{t('rated_share', lang)} {pct(figures.rated_share)}, "
+        f"{t('satisfaction', lang)} {pct(figures.satisfaction)} "
+        f"({t('unsatisfied', lang)} {figures.rated - figures.satisfied})"
+    )
+
+
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
     console = make_console()
     rng = random.Random(12345)
@@ -144,16 +186,20 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         rate = len(calls) / seconds
         voice = alaw_tone(site.workdir / "citizen.al", 400)  # citizens speak: calls are recorded
         results = await asyncio.gather(
-            place_calls(
-                site.workdir,
-                site.sip_server,
-                patient,
-                patience_ms=90000,
-                rate=rate * len(patient) / len(calls),
-                bind=site.carrier_ip,
-                name="citizens",
-                timeout=seconds + 240,
-                audio=voice,
+            *(
+                place_calls(
+                    site.workdir,
+                    site.sip_server,
+                    group,
+                    patience_ms=90000,
+                    rate=rate * len(group) / len(calls),
+                    bind=site.carrier_ip,
+                    name=f"citizens-{name}",
+                    timeout=seconds + 240,
+                    dtmf=presses,
+                    audio=voice,
+                )
+                for name, presses, group in rating_groups(patient)
             ),
             place_calls(
                 site.workdir,
@@ -181,6 +227,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"routed by the static fallback: {fallback}"
         )
         say(f"calls recorded: {await _recorded(site, records)} (`callcore recording list`)")
+        say(await asyncio.to_thread(rating_summary, inst, started, lang))
         say(
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"

@@ -115,6 +115,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "staff_basis_none": ("无话务", "no calls"),
     "minutes": ("分钟", " min"),
     "computing": ("计算中", "computing"),
+    # -- ratings (一次一评) in the monitor and the demo -----------------------------------
+    "ratings_title": ("一次一评（今日）", "ratings today"),
+    "ratings": ("一次一评", "ratings after the call"),
+    "rated": ("已评价", "rated"),
+    "not_rated": ("未评价", "not rated"),
+    "rated_share": ("参评率", "rated share"),
+    "satisfaction": ("满意率", "satisfaction"),
+    "unsatisfied": ("不满意", "unsatisfied"),
+    "unsatisfied_rating": ("不满意评价", "unsatisfied rating"),
 }
 
 _OUTCOME_KEY = {

@@ -26,7 +26,10 @@ from callcore.api.registry import Api, ApiError, ApiRequest, Identity, Model, Ro
 
 log = logging.getLogger("callcore.api")
 
-EVENT_TYPES = ("call.offered", "seat.offered", "call.answered", "call.ended", "seat.state")
+EVENT_TYPES = (
+    "call.offered", "seat.offered", "call.answered", "call.ended", "seat.state",
+    "rating.unsatisfied",
+)  # fmt: skip
 History = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
 
@@ -155,7 +158,8 @@ async def event_stream(req: ApiRequest) -> web.StreamResponse:
 
     Frames are JSON `{"type", "at", "data"}`; types: call.offered, seat.offered (screen pop
     with `previous_calls`, `open_requests`, `zone`, `enterprise`, `affinity`),
-    call.answered, call.ended, seat.state. A seat token receives
+    call.answered, call.ended, seat.state, rating.unsatisfied (a rating 不满意 or 非常不满意,
+    to follow up). A seat token receives
     only events about its own seat.
     """
     q: EventsQuery = req.query

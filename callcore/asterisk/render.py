@@ -20,6 +20,7 @@ from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
 from callcore.features.guard.model import BanFile, acl_conf
+from callcore.features.ratings.dialplan import rating_context
 from callcore.features.routing.decision import Kind, static_routes
 from callcore.features.transfers.service import WRONG_NUMBER_SOUND, transfer_targets
 from callcore.instance import Instance
@@ -248,6 +249,8 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
         "recordings": cfg.recordings,
+        # 一次一评 after the seat hangs up (callcore/features/ratings/dialplan.conf.j2)
+        **rating_context(None if bare else cfg.ratings),
     }
 
 
@@ -260,6 +263,7 @@ FEATURE_DIALPLANS = {
     "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
     "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
     "recordings": jinja2.FileSystemLoader(_FEATURES / "recordings"),
+    "ratings": jinja2.FileSystemLoader(_FEATURES / "ratings"),
 }
 
 

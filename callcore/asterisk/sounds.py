@@ -117,4 +117,8 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
     rec = cfg.recordings
     if rec.enabled and rec.notice:  # "您的通话将被录音" before the queue, when a site wants it
         made.append(make_spoken("recording-notice", rec.notice, folder))
+    from callcore.features.ratings.dialplan import rating_sounds  # 一次一评
+
+    for name, text in rating_sounds(cfg.ratings).items():
+        made.append(make_spoken(name, text, folder))
     return made

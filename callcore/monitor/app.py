@@ -63,6 +63,7 @@ class MonitorApp(App[None]):
     #banner { height: 1; background: $primary-darken-2; color: $text; padding: 0 1; }
     #banner.alarm { background: darkred; color: white; text-style: bold; }
     #alerts { height: 1; padding: 0 1; color: $warning; }
+    #ratings { height: 1; padding: 0 1; }
     #totals { height: 5; }
     #middle { height: 14; }
     #upper { width: 3fr; }
@@ -121,6 +122,7 @@ class MonitorApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="banner")
         yield Static(id="alerts")
+        yield Static(id="ratings")
         yield DataTable(id="totals", show_cursor=False, zebra_stripes=False)
         with Horizontal(id="middle"):
             yield DataTable(id="upper", show_cursor=False)
@@ -152,6 +154,7 @@ class MonitorApp(App[None]):
         banner.update(Text(text))
         banner.set_class(alarm, "alarm")
         self.query_one("#alerts", Static).update(Text(view.highlights(snap, self.lang)))
+        self.query_one("#ratings", Static).update(Text(view.ratings_line(snap, self.lang)))
         upper = view.numbers(snap, self.lang) if self.show_numbers else view.queues(snap, self.lang)
         self._fill("totals", view.totals(snap, self.lang))
         self._fill("upper", upper)

@@ -89,6 +89,8 @@ def print_once(
     console.print(Text(text, style="bold white on dark_red" if alarm else "bold"))
     if snap.available:
         console.print(Text(view.highlights(snap, lang)))
+        if snap.ratings is not None:
+            console.print(Text(view.ratings_line(snap, lang)))
         for table in (
             view.totals(snap, lang),
             view.queues(snap, lang),
@@ -96,6 +98,7 @@ def print_once(
             view.waiting(snap, lang),
             view.seats(snap, lang),
             view.staffing(snap, need, lang, names),
+            view.ratings(snap, lang),
         ):
             rt = RichTable(title=table.title)
             for c in table.columns:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from callcore.features.live.snapshot import FiguresOut, Highlight, Snapshot
+from callcore.features.ratings.model import level_label
 from callcore.features.reports.current import IntervalNeed
 from callcore.features.reports.model import SEAT_STATES_LOGGED_IN, SEAT_STATES_STAFFED
 from callcore.i18n import pause_reason, t
@@ -61,6 +62,8 @@ def highlight_text(h: Highlight, lang: str) -> str:
         return f"{t('sl_low', lang)}: {h.label} {pct(h.value)} < {pct(h.threshold)}"
     if h.kind == "long_wait":
         return f"{t('long_wait', lang)}: {h.label} {num(h.value)}s > {num(h.threshold)}s"
+    if h.kind == "unsatisfied_rating":
+        return f"{t('unsatisfied_rating', lang)}: {h.label} {level_label(int(h.value), lang)}"
     return f"{t('long_pause', lang)}: {h.label} {num(h.value)}s > {num(h.threshold)}s"
 
 
@@ -111,6 +114,40 @@ def totals(snap: Snapshot, lang: str) -> Table:
         for w in ("today", "m15", "m60"):
             rows.append((w, [t(w, lang), *_fig_cells(getattr(snap.totals, w))]))
     return Table(t("total", lang), cols, rows, set())
+
+
+def ratings_line(snap: Snapshot, lang: str) -> str:
+    """Today's 一次一评 in one line: rated of answered, rated share, 满意率, unsatisfied."""
+    r = snap.ratings
+    if not snap.available or r is None:
+        return ""
+    tot = r.total
+    return (
+        f"{t('ratings_title', lang)}: {t('rated', lang)} {tot.rated}/{tot.answered}"
+        f" · {t('rated_share', lang)} {pct(tot.rated_share)}"
+        f" · {t('satisfaction', lang)} {pct(tot.satisfaction)}"
+        f" · {t('unsatisfied', lang)} {tot.unsatisfied}"
+    )
+
+
+def ratings(snap: Snapshot, lang: str) -> Table:
+    """Today's ratings per zone, then per seat; seats with an unsatisfied one highlighted."""
+    cols = [
+        "", t("answered", lang), t("rated", lang), t("rated_share", lang),
+        t("satisfaction", lang), t("unsatisfied", lang),
+    ]  # fmt: skip
+    rows, alerts = [], set()
+    r = snap.ratings
+    if r is not None:
+        for kind, groups in (("zone", r.zones), ("seat", r.seats)):
+            for g in groups:
+                key = f"{kind}:{g.key}"
+                rows.append((key, [f"{t(kind, lang)} {g.key or DASH}", str(g.answered),
+                                   str(g.rated), pct(g.rated_share), pct(g.satisfaction),
+                                   str(g.unsatisfied)]))  # fmt: skip
+                if kind == "seat" and g.unsatisfied:
+                    alerts.add(key)
+    return Table(t("ratings_title", lang), cols, rows, alerts)
 
 
 def queues(snap: Snapshot, lang: str) -> Table:

@@ -239,12 +239,15 @@ async def place_calls(
     timeout: float = 300.0,
     talk_mean_ms: int = 0,
     audio: str = "",
+    dtmf: tuple[tuple[int, str], ...] = (),
 ) -> list[CallResult]:
     """Run the calls (one sipp UAC) until all ended; what each caller experienced.
 
     `talk_mean_ms` > 0: callers hang up after an exponentially distributed talk time
     (load runs, where seats never hang up); otherwise they talk until the seat hangs up
-    or `talk_ms` passes. `audio`: a raw A-law file each caller plays once answered.
+    or `talk_ms` passes. `audio`: a raw A-law file each caller plays once answered (it stops
+    before the first key). `dtmf`: keys each caller presses after the answer, as (pause in
+    ms before it, the key), e.g. the rating after the seat hung up.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     scen = render_scenario(
@@ -255,11 +258,41 @@ async def place_calls(
         talk_ms=talk_ms,
         talk_mean_ms=talk_mean_ms,
         audio=audio,
+        dtmf=[(after, dtmf_pcap(key, n, workdir)) for n, (after, key) in enumerate(dtmf)],
     )
     p = await run_client(workdir, name, scen, [[c.caller, c.name, c.dialed] for c in calls],
                          server, bind=bind, rate=rate, limit=max(len(calls), 1), timeout=timeout,
                          extra=("-rp", "1000"))
     return parse_caller_log(p.lines(), calls)
+
+
+DTMF_PCAPS = Path("/usr/share/sip-tester")  # sipp's RFC 2833 key presses, one per digit
+_PCAP_HEADER, _RECORD_HEADER, _TO_RTP = 24, 16, 14 + 20 + 8  # Ethernet, IPv4, UDP
+
+
+def dtmf_pcap(key: str, nth: int, workdir: Path) -> str:
+    """sipp's recording of one RFC 2833 key press, renumbered as the `nth` of a call.
+
+    The shipped recordings share one RTP stream but their sequence numbers and times are
+    in no order, and Asterisk drops a key whose packets look older than the last one's: so
+    each press gets numbers after the previous press (and a zero UDP checksum).
+    """
+    src = DTMF_PCAPS / f"dtmf_2833_{key}.pcap"
+    if not (len(key) == 1 and key.isdigit()) or not src.exists():
+        raise SippError(f"no RFC 2833 recording for key {key!r} in {DTMF_PCAPS}")
+    data = bytearray(src.read_bytes())
+    off, i = _PCAP_HEADER, 0
+    while off + _RECORD_HEADER <= len(data):
+        size = int.from_bytes(data[off + 8 : off + 12], "little")
+        pkt = off + _RECORD_HEADER
+        data[pkt + _TO_RTP - 2 : pkt + _TO_RTP] = b"\0\0"  # UDP checksum: none
+        rtp = pkt + _TO_RTP
+        data[rtp + 2 : rtp + 4] = (30000 + 100 * nth + i).to_bytes(2, "big")
+        data[rtp + 4 : rtp + 8] = (200000 + 40000 * nth).to_bytes(4, "big")
+        off, i = pkt + size, i + 1
+    out = workdir / f"dtmf-{nth}-{key}.pcap"
+    out.write_bytes(bytes(data))
+    return str(out)
 
 
 async def run_client(

@@ -13,6 +13,7 @@ from callcore.features.guard.api import api as guard
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
 from callcore.features.quality.api import api as quality
+from callcore.features.ratings.api import api as ratings
 from callcore.features.recordings.api import api as recordings
 from callcore.features.reports.api import api as reports
 from callcore.features.subcentre.api import api as subcentre
@@ -40,4 +41,5 @@ APIS: tuple[Api, ...] = (
     quality,
     recordings,
     workstation,
+    ratings,
 )

@@ -39,9 +39,11 @@ from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.guard.model import Ban, BanFile, acl_conf
 from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
+from callcore.features.live.ratings import RatingsFeed
 from callcore.features.live.state import LiveState
 from callcore.features.quality.schedule import DailyDraw
 from callcore.features.quality.service import QualityService
+from callcore.features.ratings.desk import RatingDesk
 from callcore.features.ratings.service import RatingService
 from callcore.features.recordings import kinds as _recording_kinds  # noqa: F401
 from callcore.features.recordings.service import RecordingService
@@ -152,6 +154,20 @@ class Engine:
             config, inst.home, self._submit_threadsafe, lambda: self.db,
             asterisk_pid_file=inst.run / "callcore-asterisk.pid",
         )  # fmt: skip
+        # 一次一评: each rating the dialplan reports, filed with its call (and reconciled).
+        self.ratings = RatingService(self.db, submit, config)
+        self.rating_feed = RatingsFeed(
+            self.ratings, config, self.live.redis, self.live.keys, self.live.model.emit
+        )
+        self.rating_desk = RatingDesk(
+            self.ratings,
+            config,
+            call_of=self.tracker.record,
+            legs_of=self.transfers.legs.legs,
+            request_of=self.intake.request_of,
+            on_rating=[self.rating_feed.on_rating],
+        )
+        self.reconciler.after = (*self.reconciler.after, self.rating_desk.reconcile)
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -172,6 +188,7 @@ class Engine:
             self.live,
             self.supervisor,
             self.guard,
+            self.rating_desk,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -212,9 +229,11 @@ class Engine:
             ),
         )
         # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
-        ratings = RatingService(self.db, submit, config)
         self.quality = QualityService(
-            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+            self.db,
+            config,
+            unsatisfied=self.ratings.unsatisfied_calls,
+            rating_of=self.ratings.rating_of,
         )
         self.services.quality = self.quality
         self.daily_draw = DailyDraw(
@@ -415,6 +434,7 @@ class Engine:
         self.writer.start()
         self.recordings.start()  # picks up what a crash left in the spool
         await self.live.start()
+        await self.rating_feed.start()
         await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
         self._tasks = [
@@ -498,6 +518,7 @@ class Engine:
         if self.api is not None:  # after the last events; audits go to the writer
             await self.api.close()
             self.api = None
+        await self.rating_feed.close()
         await self.live.close()
         await asyncio.to_thread(self.recordings.stop)
         if self._db is not None:

@@ -180,6 +180,7 @@ async def place(
     rate: float = 20.0,
     timeout: float = 120.0,
     audio: str = "",
+    dtmf: tuple[tuple[int, str], ...] = (),
 ) -> list[Placed]:
     """Place the calls concurrently; what each caller saw, and each call's one stored row."""
     since = datetime.now(UTC)
@@ -199,6 +200,7 @@ async def place(
         name=name,
         timeout=timeout,
         audio=audio,
+        dtmf=dtmf,
     )
     rows = await site.wait_records([c.caller for c in calls], timeout=30, since=since)
     out = []

@@ -47,6 +47,7 @@ from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
 from callcore.features.quality.service import QualityService
 from callcore.features.quality.tables import QaSample
+from callcore.features.ratings.tables import Rating
 from callcore.features.recordings.service import RecordingService
 from callcore.features.recordings.tables import Recording
 from callcore.features.supervisors.actions import Supervisor
@@ -231,6 +232,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     ]
     with read.begin() as conn:
         db.upsert_calls(conn, recs)
+        conn.execute(insert(Rating.__table__), [{  # 一次一评: L-g01-a was rated 满意
+            "linkedid": "L-g01-a", "seat": "G01", "legs": [], "hotline": "12345",
+            "zone": "general", "request_id": "", "key": "2", "level": 2, "outcome": "rated",
+            "at": ago(29, now), "source": "live", "as_of": 1.0,
+        }])  # fmt: skip
     writer = StoreWriter(url, tmp_path / "journal")
     writer.start()
     secrets = tmp_path / "secrets.yaml"
@@ -372,6 +378,9 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/qa/seats/{seat}/summary": f"/api/v1/qa/seats/G01/summary?since={date.today()}",
         "/api/v1/calls/{linkedid}/recordings": "/api/v1/calls/L-g01-a/recordings",
         "/api/v1/workstation/profile": "/api/v1/workstation/profile",
+        "/api/v1/ratings/figures": "/api/v1/ratings/figures?since=2h&by=seat",
+        "/api/v1/ratings": "/api/v1/ratings?since=2h",
+        "/api/v1/calls/{linkedid}/rating": "/api/v1/calls/L-g01-a/rating",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)

@@ -166,7 +166,8 @@ def test_transfers_and_first_contact_are_rendered(files):
     for t in transfer_targets(CFG):
         assert f"exten => {t.exten},1,Gosub(cc-xfer,s,1({t.kind},{t.queue}," in xfer
     assert "QUEUE_PRIO=10" in context(ext, "cc-xfer")  # transferred callers go ahead
-    assert "Dial(${CC_AFF},${CC_AFF_SECS},t)" in context(ext, "cc-affinity")
+    # `g`: the caller stays when the seat hangs up, to rate the call (一次一评)
+    assert "Dial(${CC_AFF},${CC_AFF_SECS},tg)" in context(ext, "cc-affinity")
     assert pjsip.count("set_var = TRANSFER_CONTEXT=cc-transfer") == len(CFG.seats)
     assert "send_connected_line = no" in pjsip  # no re-INVITE of citizens; seats stay private
     queues = files["queues.conf"]

@@ -50,6 +50,7 @@ class Facts:
     transfer_at: float | None = None
     ended_at: float | None = None
     cause: str = ""
+    rate_asked_at: float | None = None  # the seat hung up first: talk ended, rating asked
     last_at: float = 0.0  # the newest fact of the call
     last_line: int = 0  # where its newest line is (QueueLog.lines when it was read)
 
@@ -88,6 +89,9 @@ class QueueLog:
     lines: int = 0
     last_line_at: float | None = None  # the best time of the newest line read
     bad_lines: int = 0
+    # The dialplan's facts the call record does not use, for the features that do (the
+    # ratings' CCRATE): (call id, event, data), in order.
+    other: list[tuple[str, str, str]] = field(default_factory=list)
 
     def note_line(self, event: str, data: str, epoch: float) -> None:
         """Count a line and keep its time: to the millisecond on the dialplan's own lines
@@ -218,7 +222,10 @@ _ONE_FIELD: dict[str, tuple[str, str | None]] = {
     Fact.TRUNK_ANSWERED: ("trunk_answered_at", None),
     Fact.TRUNK_END: ("trunk_end_at", "trunk_status"),
     Fact.END: ("ended_at", "cause"),
+    Fact.RATE_ASKED: ("rate_asked_at", None),
 }
+# Facts of a call read by other features, whatever the window holds of the call.
+_OTHER = frozenset({Fact.RATE})
 # CCROUTE's fields as the CallcoreRoute event's headers (the event they stand in for).
 _ROUTE_HEADERS = ("Kind", "Route", "Prio", "Hotline", "Fallback", "Flags", "Trunk")
 
@@ -238,6 +245,9 @@ def _custom(out: QueueLog, callid: str, event: str, data: str, epoch: float) -> 
     # CC lines: <time.ms>|fields…, the caller name (free text) always last
     if event == Fact.IN:
         _arrival(out, callid, data)
+        return
+    if event in _OTHER:
+        out.other.append((callid, event, data))
         return
     f = out.calls.get(callid)
     if f is None:

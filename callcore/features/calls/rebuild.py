@@ -68,6 +68,7 @@ def facts_events(
                      "Route": f.queue, "Status": f.qexit})
     if f.transfer is not None:
         add(f.transfer_at, _transfer_event(f.transfer, lid))
+    add(f.rate_asked_at, {"Event": "UserEvent", "UserEvent": UserEvent.RATE_ASKED})
     if hangup and f.ended_at is not None:
         add(f.ended_at, {"Event": "Hangup", "Cause": f.cause})
     evs.sort(key=lambda e: (e[0], e[1]))

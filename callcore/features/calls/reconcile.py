@@ -47,7 +47,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,7 +73,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
+# What a feature above calls does with a resync's queue_log once the calls are done (the
+# ratings' CCRATE facts): the log read and the records rebuilt from it, by Linkedid.
+AfterResync = Callable[[QueueLog, Mapping[str, CallRecord]], Awaitable[None]]
 
 
 def stored_calls(engine: Engine, linkedids: list[str]) -> dict[str, CallRecord]:
@@ -124,6 +126,7 @@ class Reconciler:
         report_file: Path | None = None,
         lookback: float = LOOKBACK,
         store_timeout: float = 5.0,
+        after: Sequence[AfterResync] = (),
     ):
         self.tracker = tracker
         self.directory = directory
@@ -133,6 +136,7 @@ class Reconciler:
         self.report_file = report_file
         self.lookback = lookback
         self.store_timeout = store_timeout
+        self.after = tuple(after)
         self.went_away: float | None = None  # wall time the AMI connection was lost
         self.reports = 0
         self.last: ResyncReport | None = None
@@ -162,7 +166,9 @@ class Reconciler:
             rep.live_calls = len(live)
             self._end_dead(qlog, live, rep)
             self._adopt(qlog, live, rep, _callers(chans, self._trunk_prefixes()))
-            await self._rebuild(qlog, live, rep)
+            rebuilt = await self._rebuild(qlog, live, rep)
+            for step in self.after:
+                await step(qlog, rebuilt)
         except Exception as exc:  # never leave the consumer held or the engine down
             rep.error = f"{type(exc).__name__}: {exc}"
             log.exception("resync with Asterisk failed; tracking goes on without it")
@@ -237,15 +243,16 @@ class Reconciler:
 
     async def _rebuild(
         self, qlog: QueueLog, live: dict[str, dict[str, str]], rep: ResyncReport
-    ) -> None:
+    ) -> dict[str, CallRecord]:
         todo = [
             f
             for lid, f in qlog.calls.items()
             if lid not in live and not self.tracker.tracked(lid)
             and not self.tracker.has_ended(lid) and lid not in self._rebuilt
         ]
+        out: dict[str, CallRecord] = {}
         if not todo:
-            return
+            return out
         stored: dict[str, CallRecord] = {}
         if self.store is not None:
             try:
@@ -266,8 +273,10 @@ class Reconciler:
             self.publish(rec)
             rep.rebuilt += 1
             self._rebuilt[rec.linkedid] = None
+            out[rec.linkedid] = rec
         while len(self._rebuilt) > 50_000:
             self._rebuilt.popitem(last=False)
+        return out
 
 
 def _callers(chans: list[Message], trunk_prefixes: tuple[str, ...]) -> dict[str, Message]:

@@ -42,6 +42,7 @@ class _Call:
     trunk_dialed_at: datetime | None = None
     affinity_seat: str = ""  # 首接: the seat rung first, and its leg's uniqueid
     affinity_channel: str = ""
+    talk_ended_at: datetime | None = None  # the seat hung up first; the caller rates the call
 
 
 def _ts(ev: dict) -> float:
@@ -217,6 +218,12 @@ class CallTracker(EventTable):
             rec.outcome = Outcome.FAILED
         return True
 
+    def _rate_asked(self, call: _Call, ev: dict) -> bool:
+        """The seat hung up and the caller stayed to rate the call: talk time ends here."""
+        if ev.get("Uniqueid") == call.caller_uid and call.record.answered_at is not None:
+            call.talk_ended_at = from_epoch(_ts(ev))
+        return False
+
     _USER_EVENTS: ClassVar[dict[str, Callable[[CallTracker, _Call, dict], bool]]] = {
         UserEvent.ROUTE: _routed,
         UserEvent.TRANSFER: _transferred,
@@ -224,6 +231,7 @@ class CallTracker(EventTable):
         UserEvent.TRANSFER_INVALID: _transfer_invalid,
         UserEvent.AFFINITY: _affinity_missed,
         UserEvent.QUEUE_EXIT: _queue_exited,
+        UserEvent.RATE_ASKED: _rate_asked,
     }
 
     def _apply_route(self, call: _Call, ev: dict) -> None:
@@ -404,7 +412,7 @@ class CallTracker(EventTable):
             else:
                 rec.outcome = Outcome.FAILED
         if rec.answered_at is not None:
-            rec.talk_seconds = _seconds(rec.answered_at, rec.ended_at)
+            rec.talk_seconds = _seconds(rec.answered_at, call.talk_ended_at or rec.ended_at)
         for key in [k for k, c in self._calls.items() if c is call]:
             del self._calls[key]
             self._ended[key] = None
@@ -413,6 +421,11 @@ class CallTracker(EventTable):
         self._publish(call, ev)
 
     # -- catching up after an outage (callcore/reconcile.py) -------------------------------
+    def record(self, linkedid: str) -> CallRecord | None:
+        """The record of a call this tracker follows now (None once it ended)."""
+        call = self._calls.get(linkedid)
+        return call.record if call is not None else None
+
     def tracked(self, linkedid: str) -> bool:
         """A call this tracker follows now."""
         return linkedid in self._calls

@@ -8,6 +8,7 @@
 | `fig:d:<YYYYMMDD>` | hash | `<scope>|<counter>` -> integer, calls that entered that local day |
 | `fig:m:<epoch minute>` | hash | the same for calls that entered in that minute |
 | `contrib:<YYYYMMDD>` | hash | linkedid -> JSON of what the call last added to the figures |
+| `rate:d:<YYYYMMDD>` | string | JSON of that day's ratings (`live.ratings.RatingsView`) |
 | `events` | pub/sub | the event stream, for API processes on other nodes |
 
 Scopes: `all`, `q:<queue or trunk:id>`, `n:<directory number>` (`n:` alone: unknown).
@@ -54,3 +55,6 @@ class Keys:
 
     def contrib(self, day: str) -> str:
         return f"{self.prefix}contrib:{day}"
+
+    def ratings(self, day: str) -> str:
+        return f"{self.prefix}rate:d:{day}"

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from callcore.api.registry import Model
 from callcore.features.live.keys import Keys
+from callcore.features.live.ratings import RatingsView
 from config.schema import SiteConfig
 from queues.stats import COUNTERS, ROLLING_WINDOWS, Figures, day_of, minute_of
 from seats.states import SeatState
@@ -113,7 +114,7 @@ class SeatView(Model):
 
 
 class Highlight(Model):
-    kind: Literal["sl_low", "long_wait", "long_pause"]
+    kind: Literal["sl_low", "long_wait", "long_pause", "unsatisfied_rating"]
     target: str  # queue, linkedid or seat id
     label: str
     value: float
@@ -141,6 +142,7 @@ class Snapshot(Model):
     seats: list[SeatView] = Field(default_factory=list)
     seat_states: dict[str, int] = Field(default_factory=dict)
     highlights: list[Highlight] = Field(default_factory=list)
+    ratings: RatingsView | None = None  # today's 一次一评 (None: ratings off, or not yet read)
 
 
 # Sum the minute buckets of the rolling windows inside Redis, so a refresh receives two
@@ -239,6 +241,7 @@ async def read_snapshot(
                 args=[short],
                 client=p,
             )
+            p.get(keys.ratings(day_of(at, cfg.site.timezone)))
             res = await p.execute()
     except (RedisError, OSError, TimeoutError) as exc:
         return Snapshot(
@@ -263,7 +266,7 @@ async def read_snapshot(
         )
     m_short, m_long = res[4]
     rolling = {f"m{short}": _pairs(m_short), f"m{long}": _pairs(m_long)}
-    snap = build(cfg, now, age, res[1], res[2], res[3], rolling)
+    snap = build(cfg, now, age, res[1], res[2], res[3], rolling, res[5])
     snap.degraded = _degraded(meta.get("degraded"))
     return snap
 
@@ -287,6 +290,7 @@ def build(
     seats_raw: dict,
     day: dict,
     rolling: dict[str, dict],
+    ratings_raw: bytes | str | None = None,
 ) -> Snapshot:
     """The snapshot from raw hashes: today's, and each rolling window's summed buckets.
 
@@ -303,7 +307,9 @@ def build(
     )
     queues, queue_alerts = _queues(cfg, windows, waiting, by_queue)
     totals = _window_figures(windows, "all")
+    ratings = _ratings(ratings_raw)
     highlights = _site_alert(cfg, totals) + wait_alerts + pause_alerts + queue_alerts
+    highlights += _unsatisfied(ratings, now)
     return Snapshot(
         at=now,
         available=True,
@@ -318,7 +324,37 @@ def build(
         seats=seats,
         seat_states={st: state_count.get(st, 0) for st in SEAT_ORDER},
         highlights=highlights,
+        ratings=ratings,
     )
+
+
+UNSATISFIED_ALERT_SECONDS = 3600.0  # an unsatisfied rating is highlighted for an hour
+
+
+def _ratings(raw: bytes | str | None) -> RatingsView | None:
+    if not raw:
+        return None
+    try:
+        return RatingsView.model_validate(orjson.loads(raw))
+    except ValueError:  # orjson's and pydantic's errors: an unreadable value is no view
+        return None
+
+
+def _unsatisfied(ratings: RatingsView | None, now: float) -> list[Highlight]:
+    """Each rating 不满意 or 非常不满意 of the last hour, newest first: followed up."""
+    if ratings is None:
+        return []
+    return [
+        Highlight(
+            kind="unsatisfied_rating",
+            target=r.linkedid,
+            label=r.seat or r.zone,
+            value=r.level,
+            threshold=4,
+        )
+        for r in ratings.unsatisfied
+        if now - r.at <= UNSATISFIED_ALERT_SECONDS
+    ]
 
 
 def _window_figures(windows: _Windows, scope: str) -> WindowFigures:

@@ -383,14 +383,21 @@ def rating_figures(rows: Iterable[FigureRow], grouping: str = "all") -> dict[str
     return out
 
 
+def answered_by_trunk(route: str) -> bool:
+    """A call the 12366 sub-centre answered over its trunk: never back in our dialplan, so
+    never asked to rate, and not among the calls to be rated (docs/figures.md)."""
+    return route.startswith("trunk:")
+
+
 def figure_rows(
     calls: Iterable[Mapping[str, Any]], ratings: Mapping[str, Mapping[str, Any]]
 ) -> list[FigureRow]:
-    """One row per answered call (`answered_at` set): filed as its rating says, or, with no
-    rating row, under the call's own seat, route and number as 未评价."""
+    """One row per call a 12345 seat answered (`answered_at` set, not the 12366 trunk's):
+    filed as its rating says, or, with no rating row, under the call's own seat, route and
+    number as 未评价."""
     out = []
     for call in calls:
-        if call.get("answered_at") is None:
+        if call.get("answered_at") is None or answered_by_trunk(call.get("route") or ""):
             continue
         r = ratings.get(call["linkedid"])
         if r is None:

@@ -101,6 +101,35 @@ class RatingService:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def legs(self, linkedid: str) -> list[dict[str, Any]]:
+        """The call's stored legs (its transfer chain), in order."""
+        with self._engine.connect() as conn:
+            stmt = select(legs).where(legs.c.linkedid == linkedid).order_by(legs.c.seq)
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def rated(self, linkedids: Iterable[str]) -> set[str]:
+        """Which of these calls have a rating row already (rated or 未评价)."""
+        return self._among(linkedids)
+
+    def _among(self, linkedids: Iterable[str], *where: Any) -> set[str]:
+        """The calls among these with a rating row that meets `where`, 500 at a time."""
+        wanted = list(linkedids)
+        out: set[str] = set()
+        with self._engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                stmt = select(ratings.c.linkedid).where(
+                    ratings.c.linkedid.in_(wanted[i : i + 500]), *where
+                )
+                out.update(conn.execute(stmt).scalars())
+        return out
+
+    def rating(self, linkedid: str) -> dict[str, Any] | None:
+        """One call's rating row, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(ratings).where(ratings.c.linkedid == linkedid))
+            found = row.mappings().first()
+        return dict(found) if found is not None else None
+
     def ratings(
         self,
         since: datetime,
@@ -120,15 +149,7 @@ class RatingService:
 
     def unsatisfied_calls(self, linkedids: Iterable[str]) -> set[str]:
         """Which of these calls were rated 不满意 or 非常不满意 (for QA sampling)."""
-        wanted = list(linkedids)
-        out: set[str] = set()
-        with self._engine.connect() as conn:
-            for i in range(0, len(wanted), 500):
-                stmt = select(ratings.c.linkedid).where(
-                    ratings.c.linkedid.in_(wanted[i : i + 500]), ratings.c.level >= 4
-                )
-                out.update(conn.execute(stmt).scalars())
-        return out
+        return self._among(linkedids, ratings.c.level >= 4)
 
     def rating_of(self, linkedid: str) -> dict[str, Any] | None:
         """A call's rating row (level, key, outcome, at), or None if it has none (QA's view
@@ -170,6 +191,7 @@ class RatingService:
             .select_from(calls.outerjoin(ratings, ratings.c.linkedid == calls.c.linkedid))
             .where(
                 calls.c.answered_at.is_not(None),
+                calls.c.route.not_like("trunk:%"),  # the 12366 sub-centre answered it
                 calls.c.entered_at >= since,
                 calls.c.entered_at < until,
             )

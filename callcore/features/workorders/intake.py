@@ -89,6 +89,10 @@ class WorkOrderIntake:
         since = now - timedelta(hours=SWEEP_HOURS)
         return await asyncio.to_thread(self.service.register_answered, since, list(seats))
 
+    def request_of(self, linkedid: str) -> str:
+        """The work order a call registers in this process (its id: the Linkedid), or ""."""
+        return linkedid if linkedid in self._registered or linkedid in self._pending else ""
+
     def changed(self, order: WorkOrder) -> None:
         """An order changed in this process (the API): tell its followers now."""
         for listener in self._on_change:

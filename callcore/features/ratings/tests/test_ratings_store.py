@@ -161,6 +161,7 @@ def seed_figures(engine: Engine) -> RatingService:
         call(8, "E-hrss1", route="q-hrss"),
         call(9, "", answered=False),
         call(10, "G01", entered=T0 + timedelta(days=1)),
+        call(11, "tax12366", route="trunk:tax12366", hotline="12366"),  # 12366 answered it
     ]
     levels = {
         1: ("1", Outcome.RATED),
@@ -200,7 +201,8 @@ def test_stored_figures_worked_by_hand(engine: Engine) -> None:
     service = seed_figures(engine)
     day = (T0, T0 + timedelta(days=1))
     every = service.figures(*day)[""]
-    # 8 answered; rated: 1, 3, 4, 2, 5 (hung up, invalid and no row are 未评价)
+    # 8 answered by 12345 seats (not call 11, the sub-centre's); rated: 1, 3, 4, 2, 5
+    # (hung up, invalid and no row are 未评价)
     assert (every.answered, every.rated, every.satisfied) == (8, 5, 3)
     assert every.rated_share == 5 / 8 and every.satisfaction == 3 / 5
     seats = service.figures(*day, grouping="seat")
