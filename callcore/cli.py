@@ -10,6 +10,7 @@ import click
 
 from callcore.commands import Context, fail, pass_ctx
 from callcore.features.calls import cli as calls_cli
+from callcore.features.callsout import cli as callsout_cli
 from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.knowledge import cli as knowledge_cli
 from callcore.features.reports import cli as reports_cli
@@ -373,6 +374,8 @@ for command in (
     supervisors_cli.supervise,
     knowledge_cli.kb,
     reports_cli.report,
+    callsout_cli.callbacks,
+    callsout_cli.handoff,
 ):
     main.add_command(command)
 

@@ -47,6 +47,8 @@ class UserEvent(StrEnum):
     TRUNK_FAILED = "CallcoreTrunkFailed"  # the 12366 trunk did not answer
     AFFINITY = "CallcoreAffinity"  # the first-contact seat was rung first
     TRANSFER = "CallcoreTransfer"  # a seat transferred the caller here
+    OUTBOUND = "CallcoreOutbound"  # the seat answered a call callcore places
+    OUTBOUND_END = "CallcoreOutboundEnd"  # that call ended: how the citizen's dial went
 
 
 # The headers each UserEvent carries, in the order the dialplan writes them.
@@ -60,6 +62,8 @@ USER_EVENT_HEADERS: dict[UserEvent, tuple[str, ...]] = {
     UserEvent.TRANSFER: (
         "Target", "Kind", "Route", "Trunk", "Seat", "Transferer", "Via", "Consulting",
     ),
+    UserEvent.OUTBOUND: ("Id", "Seat"),
+    UserEvent.OUTBOUND_END: ("Id", "Status", "Cause", "Answered", "Dialed"),
 }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import seats
 from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
+from callcore.features.callsout.model import refused_patterns
 from callcore.features.routing.decision import Kind, static_routes
 from callcore.features.transfers.service import transfer_targets
 from callcore.instance import Instance
@@ -73,6 +74,7 @@ MODULES = [
     "app_attended_transfer.so",
     "app_senddtmf.so",
     "app_softhangup.so",
+    "app_confbridge.so",  # three-party hand-offs: seat, citizen, 110 (callcore/features/callsout)
     "func_dialplan.so",  # DIALPLAN_EXISTS: the static pause fallback checks the reason code
     "res_speech.so",  # res_agi needs its symbols
     "res_agi.so",
@@ -234,6 +236,13 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "pause_reasons": cfg.pause_reasons,
         "seat_memberships": [(s, memberships(cfg, s)) for s in cfg.seats],
         "transfers": transfer_targets(cfg),
+        # calls out: the carrier trunk they use, the hand-off targets (callcore/features/callsout/)
+        "callsout": cfg.callsout,
+        "callsout_trunk": cfg.carrier_trunk,
+        "refused_patterns": refused_patterns(cfg.callsout),
+        "refused_exceptions": sorted(
+            {t.exten for t in transfer_targets(cfg)} | {e.code for e in cfg.callsout.emergency}
+        ),
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
@@ -248,6 +257,7 @@ FEATURE_DIALPLANS = {
     "transfers": jinja2.FileSystemLoader(_FEATURES / "transfers"),
     "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
     "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
+    "callsout": jinja2.FileSystemLoader(_FEATURES / "callsout"),
 }
 
 

@@ -113,4 +113,5 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
 
     for name, text in prompts(cfg).items():
         made.append(make_spoken(name, text, folder))
+    made.append(make_spoken("callsout-refused", cfg.callsout.refusal_notice, folder))
     return made

@@ -8,6 +8,7 @@ from __future__ import annotations
 from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
+from callcore.features.callsout.api import api as callsout
 from callcore.features.enterprises.api import api as enterprises
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
@@ -32,4 +33,5 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    callsout,
 )

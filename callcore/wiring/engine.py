@@ -34,6 +34,9 @@ from callcore.features import live
 from callcore.features.calls.history import previous_calls
 from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
+from callcore.features.callsout import kinds as _callsout_kinds  # noqa: F401  (registers it)
+from callcore.features.callsout.handoff import Handoff
+from callcore.features.callsout.service import CallsOut
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.knowledge.service import KnowledgeService
@@ -125,6 +128,13 @@ class Engine:
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
         self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
+        # Calls out (callbacks, follow-ups, click-to-call): seats rung first, then citizens.
+        self.callsout = CallsOut(
+            config, self.ami, self.seats, submit, store,
+            enterprise_numbers=self.enterprises.numbers,
+            waiting_queues=lambda: {w.queue for w in self.live.model.waiting.values()},
+        )  # fmt: skip
+        self.handoff = Handoff(config, self.seats)
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
@@ -132,6 +142,7 @@ class Engine:
             self.first_contact.on_record,
             self.requests.on_record,
             self.live.on_record,
+            self.callsout.on_record,
         )
         # Who hears of which AMI event: each part's own subscription table.
         self.lag = EventLag()
@@ -144,6 +155,7 @@ class Engine:
             self.transfers,
             self.live,
             self.supervisor,
+            self.callsout,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -176,6 +188,8 @@ class Engine:
             transfers=self.transfers,
             requests=self.requests,
             enterprises=self.enterprises,
+            callsout=self.callsout,
+            handoff=self.handoff,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
@@ -309,6 +323,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self.callsout.run(), name="callbacks-offer"),
         ]
         if self.agi is not None:
             await self.agi.start()
@@ -379,6 +394,7 @@ class Engine:
             await self.api.close()
             self.api = None
         await self.live.close()
+        await self.callsout.close()
         if self._db is not None:
             self._db.dispose()
         drained = await self.writer.close(timeout=30)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from agi.server import FastAgiServer
     from callcore.ami import AmiSession
     from callcore.api.events import EventHub
+    from callcore.features.callsout.handoff import Handoff
+    from callcore.features.callsout.service import CallsOut
     from callcore.features.enterprises.service import EnterpriseService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
@@ -47,6 +49,8 @@ class ApiServices:
     requests: RequestService | None = None
     enterprises: EnterpriseService | None = None
     knowledge: KnowledgeService | None = None
+    callsout: CallsOut | None = None
+    handoff: Handoff | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:

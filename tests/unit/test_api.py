@@ -29,6 +29,7 @@ from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_to
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
+from callcore.features.callsout.service import CallsOut
 from callcore.features.calls.api import CallOut
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
@@ -238,6 +239,10 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
             knowledge=knowledge_base(read),
+            callsout=CallsOut(
+                lambda: CFG, ami, SimpleNamespace(sessions=sessions, board=board),  # type: ignore[arg-type]
+                writer.submit, lambda: read,
+            ),  # fmt: skip
         )
         app = make_app(services, TokenBook(secrets), APIS)
         client = TestClient(TestServer(app))
@@ -316,6 +321,10 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
+        # calls out: the callback list, its figures, the calls placed
+        "/api/v1/callbacks": "/api/v1/callbacks",
+        "/api/v1/callbacks/figures": "/api/v1/callbacks/figures",
+        "/api/v1/calls-out": "/api/v1/calls-out",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -366,6 +375,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{request_id}", "L-g01-a")
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
+            .replace("{task}", "no-such-task")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)
