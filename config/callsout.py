@@ -40,6 +40,14 @@ class RestHours(Strict):
     start: time = time(21, 0)
     end: time = time(8, 0)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, v: object) -> object:
+        # YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError("write the time as text in quotes, e.g. '21:00'")
+        return v
+
 
 class Attempts(Strict):
     """How often and how far apart one task is tried before it is given up."""

@@ -329,6 +329,7 @@ RELOADS = {
     "rtp.conf": "res_rtp_asterisk.so",
     "indications.conf": "indications",
     "logger.conf": "logger",
+    "confbridge.conf": "app_confbridge.so",
 }
 
 

@@ -87,7 +87,7 @@ async def test_transfer_to_an_expert_zone_by_softphone(site: SimSite, attended: 
 async def test_a_transfer_to_nowhere_leaves_the_caller_with_the_seat(site: SimSite):
     async with (
         scenes.only(site, ["q-general"], [SEAT]),
-        scenes.acting(site, SEAT, scenes.transferring(site, SEAT, "110")) as phone,
+        scenes.acting(site, SEAT, scenes.transferring(site, SEAT, "99999")) as phone,
     ):
         [p] = await scenes.place(site, ["12345"], talk_ms=6000, name="xfer-nowhere")
     assert any(line[0] == "TRANSFER_FAILED" for line in phone.lines())

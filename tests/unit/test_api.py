@@ -29,8 +29,8 @@ from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_to
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
-from callcore.features.callsout.service import CallsOut
 from callcore.features.calls.api import CallOut
+from callcore.features.callsout.service import CallsOut
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
@@ -239,10 +239,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
             knowledge=knowledge_base(read),
-            callsout=CallsOut(
-                lambda: CFG, ami, SimpleNamespace(sessions=sessions, board=board),  # type: ignore[arg-type]
-                writer.submit, lambda: read,
-            ),  # fmt: skip
+            callsout=calls_out(ami, sessions, board, writer, read),
         )
         app = make_app(services, TokenBook(secrets), APIS)
         client = TestClient(TestServer(app))
@@ -350,6 +347,12 @@ def offered_today() -> int:
     all of them, except in the half hour after midnight in Asia/Shanghai."""
     now = datetime.now(ZoneInfo(CFG.site.timezone))
     return sum((now - timedelta(minutes=m)).date() == now.date() for m in (30, 20, 10, 5))
+
+
+def calls_out(ami: Any, sessions: Any, board: Any, writer: Any, read: Any) -> CallsOut:
+    """Calls out on the test store (the GET endpoints read the callback list)."""
+    seats = SimpleNamespace(sessions=sessions, board=board)
+    return CallsOut(lambda: CFG, ami, seats, writer.submit, lambda: read)  # type: ignore[arg-type]
 
 
 def knowledge_base(read: object) -> KnowledgeService:
