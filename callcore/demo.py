@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime
 
 from callcore.features.calls.present import make_console, print_per_number
+from callcore.features.callsout import tasks as callbacks
 from callcore.i18n import t
 from callcore.instance import Instance
 from callcore.sim.sipp import Behaviour, Call, place_calls
@@ -135,6 +136,8 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"calls stored: {len(records)} (missing or doubled: {len(missing)}); "
             f"routed by the static fallback: {fallback}"
         )
+        figs = await asyncio.to_thread(callbacks.figures, site.engine_db(), datetime.now(UTC))
+        say(f"callbacks (漏话回拨): {figs['open']} callers who gave up are on the callback list")
         say(
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"

@@ -82,3 +82,37 @@ def test_order_and_retry(engine: Engine) -> None:
     tasks.finish(engine, a, "reached", "reached", now, now)
     figs = tasks.figures(engine, now)
     assert figs["open"] == 2 and figs["oldest"] == T0 - timedelta(minutes=1)
+
+
+def test_two_engines_racing_for_one_task_dial_it_once(engine: Engine) -> None:
+    """Two engines on the same store (two connection pools), each claiming every open task
+    for its own seats at once: every task is claimed exactly once."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    ids = [
+        tasks.add_miss(engine, miss(100 + i, caller=f"1390000{i:04d}"), WINDOW) for i in range(20)
+    ]
+    other = create_engine(engine.url)
+    won: dict[str, list[str]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def run(db: Engine, name: str) -> None:
+        start.wait()
+        for tid in ids:
+            if tasks.claim(db, tid or "", f"seat-{name}", T0 + timedelta(minutes=1)) is not None:
+                won[name].append(tid or "")
+
+    threads = [
+        threading.Thread(target=run, args=(db, n)) for db, n in ((engine, "a"), (other, "b"))
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.dispose()
+    assert sorted(won["a"] + won["b"]) == sorted(i or "" for i in ids)
+    assert not set(won["a"]) & set(won["b"])
