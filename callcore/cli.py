@@ -9,12 +9,17 @@ import sys
 import click
 
 from callcore.commands import Context, fail, pass_ctx
+from callcore.features.backup import cli as backup_cli
 from callcore.features.calls import cli as calls_cli
 from callcore.features.callsout import cli as callsout_cli
 from callcore.features.enterprises import cli as enterprises_cli
+from callcore.features.guard import cli as guard_cli
 from callcore.features.knowledge import cli as knowledge_cli
+from callcore.features.quality import cli as quality_cli
+from callcore.features.recordings import cli as recordings_cli
 from callcore.features.reports import cli as reports_cli
 from callcore.features.supervisors import cli as supervisors_cli
+from callcore.features.systemd import cli as systemd_cli
 from callcore.features.transfers import cli as transfers_cli
 from callcore.features.workorders import cli as workorders_cli
 from config.loader import ConfigError
@@ -277,8 +282,6 @@ def monitor(
     supervisor: str | None,
 ) -> None:
     """Live queues, waiting callers, seats and figures (full screen; keys act on seats)."""
-    import asyncio
-
     from callcore.monitor import run as mon
 
     try:
@@ -287,7 +290,7 @@ def monitor(
         fail(f"invalid site config:\n{exc}")
     lang = lang or cfg.site.lang
     if once or as_json:
-        sys.exit(mon.print_once(asyncio.run(mon.one_snapshot(c.inst)), lang, as_json))
+        sys.exit(mon.once(c.inst, lang, as_json))
     mon.run_full_screen(c.inst, lang, token, api, supervisor)
 
 
@@ -348,7 +351,7 @@ def token_list(c: Context) -> None:
 
     for t in list_tokens(c.inst.secrets_file):
         where = t["seat"] or t["unit"]
-        click.echo(f"{t['prefix']}…  {t['role']:<10} {t['name']}  {where}".rstrip())
+        click.echo(f"{t['id']}  {t['role']:<10} {t['name']}  {where}".rstrip())
 
 
 @token.command("remove")
@@ -373,9 +376,15 @@ for command in (
     enterprises_cli.enterprise_group,
     supervisors_cli.supervise,
     knowledge_cli.kb,
+    backup_cli.backup_cmd,
+    backup_cli.restore_cmd,
+    systemd_cli.service_group,
+    guard_cli.ban_group,
     reports_cli.report,
     callsout_cli.callbacks,
     callsout_cli.handoff,
+    quality_cli.qa,
+    recordings_cli.recording_group,
 ):
     main.add_command(command)
 

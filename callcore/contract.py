@@ -49,6 +49,7 @@ class UserEvent(StrEnum):
     TRANSFER = "CallcoreTransfer"  # a seat transferred the caller here
     OUTBOUND = "CallcoreOutbound"  # the seat answered a call callcore places
     OUTBOUND_END = "CallcoreOutboundEnd"  # that call ended: how the citizen's dial went
+    TRANSFER_INVALID = "CallcoreTransferInvalid"  # to no target: the caller comes back
 
 
 # The headers each UserEvent carries, in the order the dialplan writes them.
@@ -64,6 +65,7 @@ USER_EVENT_HEADERS: dict[UserEvent, tuple[str, ...]] = {
     ),
     UserEvent.OUTBOUND: ("Id", "Seat"),
     UserEvent.OUTBOUND_END: ("Id", "Status", "Cause", "Answered", "Dialed"),
+    UserEvent.TRANSFER_INVALID: ("Target", "Seat", "Transferer", "Via", "Route"),
 }  # fmt: skip
 
 
@@ -104,7 +106,7 @@ class Flag(StrEnum):
     ENTERPRISE = "enterprise"  # a registered enterprise contact (一企来)
     # from what happened to the call
     TRANSFERRED_IN = "transferred_in"  # the 12366 sub-centre transferred the caller to us
-    TRANSFER_RETURNED = "transfer_returned"  # a transfer to 12366 failed; the caller came back
+    TRANSFER_RETURNED = "transfer_returned"  # a transfer failed; the caller came back
     SUBCENTRE_FAILED = "subcentre_failed"  # `subcentre_failed:<dial status>`
     ASTERISK_LOST = "asterisk_lost"  # Asterisk went away with the call up
     RECONCILED = "reconciled"  # rebuilt from queue_log after an outage

@@ -3,21 +3,32 @@
 Simulated seats register and log in across the zones; simulated citizens call 12345, kept
 expert numbers, cancelled numbers (the 8-digit and the extension one included), 12366
 (the tax sub-centre answers over its trunk) and a number nobody knows. Some citizens are
-impatient. Then the store is read back and a table per number is printed.
+impatient. Then the store is read back and a table per number is printed, and a few of
+the work orders the answered calls registered are dispatched and shown by unit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from callcore.features.calls.present import make_console, print_per_number
 from callcore.features.callsout import tasks as callbacks
+from callcore.features.reports.cli import print_report
+from callcore.features.reports.files import report_with_files
+from callcore.features.reports.model import Range, Report
+from callcore.features.reports.service import ReportService
+from callcore.features.workorders.model import Action, Actor, Role, WorkOrder
+from callcore.features.workorders.service import WorkOrderService
 from callcore.i18n import t
 from callcore.instance import Instance
-from callcore.sim.sipp import Behaviour, Call, place_calls
+from callcore.sim.sipp import Behaviour, Call, alaw_tone, place_calls
 from callcore.sim.site import SimSite
+from callcore.store.db import make_engine
 from config.schema import Mode
 
 NAMES = [
@@ -69,6 +80,24 @@ def traffic(inst: Instance, seconds: int, rng: random.Random) -> list[Call]:
     return calls
 
 
+async def _recorded(site: SimSite, records: list) -> int:
+    """How many of the calls have a stored recording (the worker stores them within seconds)."""
+    from sqlalchemy import func, select
+
+    from callcore.features.recordings.tables import Recording
+
+    t = Recording.__table__
+    ids = [r.linkedid for r in records]
+    q = select(func.count(func.distinct(t.c.linkedid))).where(t.c.linkedid.in_(ids))
+    await asyncio.sleep(3)
+
+    def count() -> int:
+        with site.engine_db().connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    return await asyncio.to_thread(count)
+
+
 async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: str = "zh") -> bool:
     console = make_console()
     rng = random.Random(12345)
@@ -101,6 +130,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         )
         started = datetime.now(UTC)
         rate = len(calls) / seconds
+        voice = alaw_tone(site.workdir / "citizen.al", 400)  # citizens speak: calls are recorded
         results = await asyncio.gather(
             place_calls(
                 site.workdir,
@@ -111,6 +141,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="citizens",
                 timeout=seconds + 240,
+                audio=voice,
             ),
             place_calls(
                 site.workdir,
@@ -121,6 +152,7 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
                 bind=site.carrier_ip,
                 name="impatient",
                 timeout=seconds + 240,
+                audio=voice,
             ),
         )
         experienced = [r for group in results for r in group]
@@ -138,10 +170,69 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
         )
         figs = await asyncio.to_thread(callbacks.figures, site.engine_db(), datetime.now(UTC))
         say(f"callbacks (漏话回拨): {figs['open']} callers who gave up are on the callback list")
+        say(f"calls recorded: {await _recorded(site, records)} (`callcore recording list`)")
         say(
             f"store: {inst.db_url.split('://')[0]} at {inst.db_url.split('///')[-1]} — "
             f"`callcore calls --since 10m` lists them"
         )
+        say("[bold]6.[/] work orders: a few of the answered calls' orders dispatched, by unit:")
+        answered = [r.linkedid for r in records if r.answered_at and inst.config.seat(r.seat)]
+        for line in await asyncio.to_thread(dispatch_a_few, inst, answered[:4], lang):
+            say(line)
+        say("[bold]7.[/] the run's own report (报表), from the store:")
+        rep, files = await asyncio.to_thread(run_report, site, started)
+        print_report(rep, console, only=["zone"])
+        say("report files: " + ", ".join(str(p) for p in files))
         return not missing
     finally:
         await site.shutdown(keep=keep)
+
+
+DEMO_REQUESTS = [("咨询", "咨询社保卡补办需要哪些材料"), ("投诉", "小区噪音夜间扰民"),
+                 ("求助", "独居老人家中停水"), ("建议", "建议增加公交班次")]  # fmt: skip
+
+
+def dispatch_a_few(inst: Instance, linkedids: list[str], lang: str) -> list[str]:
+    """Complete and dispatch the orders of these calls (to their hotline's unit), and the
+    lines that show them by unit with their deadlines (run in a thread)."""
+    engine = make_engine(inst.db_url)
+    try:
+        service = WorkOrderService(engine, lambda: inst.config)
+        actor = Actor("演示班长", Role.SUPERVISOR)
+        sent = [_dispatch(service, actor, lid, i) for i, lid in enumerate(linkedids)]
+    finally:
+        engine.dispose()
+    tz = ZoneInfo(inst.config.site.timezone)
+    lines = []
+    for unit in sorted({o.lead_unit for o in sent if o}):
+        name = inst.config.workorders.unit(unit)
+        lines.append(f"   {name.name if name else unit}:")
+        for o in (o for o in sent if o and o.lead_unit == unit):
+            due = o.deadline_at.astimezone(tz).strftime("%m-%d %H:%M") if o.deadline_at else "-"
+            word = "办理时限" if lang == "zh" else "due"
+            kind = o.type.value if o.type else ""
+            lines.append(f"     {o.id}  {kind}  {o.content}  {word} {due}")
+    return lines or ["   (no orders)"]
+
+
+def _dispatch(service: WorkOrderService, actor: Actor, linkedid: str, i: int) -> WorkOrder | None:
+    for _ in range(50):  # the engine registers the order a moment after the answer
+        try:
+            order = service.get(linkedid, actor)
+            break
+        except ValueError:
+            time.sleep(0.1)
+    else:
+        return None
+    type_, content = DEMO_REQUESTS[i % len(DEMO_REQUESTS)]
+    service.complete(order.id, actor, {"content": content, "type": type_})
+    lead = service.form_defaults(order.hotline)["lead"] or "renshe"
+    return service.act(order.id, actor, Action.DISPATCH, {"lead": lead})
+def run_report(site: SimSite, started: datetime) -> tuple[Report, list[Path]]:
+    """The demo's calls as a manager's report, its xlsx and charts in the instance folder
+    (in a thread: the rendering is seconds of CPU)."""
+    tz = ZoneInfo(site.inst.config.site.timezone)
+    start, end = started - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1)
+    rng = Range(start.astimezone(tz), end.astimezone(tz))
+    svc = ReportService(site.engine_db(), lambda: site.inst.config)
+    return report_with_files(svc, rng, site.inst.home, ("zone", "number"), name="demo-report")

@@ -28,6 +28,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "in_progress": ("进行中", "in progress"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
+    "guard.none": ("当前没有封禁的地址", "no address is banned"),
+    "guard.header": ("地址 / 封禁时间 → 解封时间 / 失败次数 / 封禁者",
+                     "address / banned → until / failures / by"),
     "unknown_number": ("未知号码", "unknown number"),
     "total": ("合计", "total"),
     "calls_title": ("通话记录", "Calls"),
@@ -51,6 +54,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "degraded_fastagi": (
         "智能路由服务不可用，按静态拨号方案路由",
         "FastAGI routing down, calls routed by the static dialplan",
+    ),
+    "degraded_recordings": (
+        "录音存储有风险（{}），通话照常进行",
+        "recordings at risk ({}), calls go on",
     ),
     "queue": ("队列", "queue"),
     "zone": ("专区", "zone"),
@@ -95,6 +102,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_token": ("未提供令牌，无法执行操作", "no token: actions are disabled"),
     "choose_reason": ("选择暂停原因", "pause reason"),
     "choose_zone": ("选择专区", "move to zone"),
+    # the monitor's staffing table (the interval under way, Erlang A)
+    "staffing_title": ("本时段排班", "staffing, this interval"),
+    "staff_expected": ("预计呼入", "calls expected"),
+    "staff_needed": ("需要座席", "seats needed"),
+    "staff_logged_in": ("已签入", "logged in"),
+    "staff_staffed": ("可接听", "staffed"),
+    "staff_gap": ("余缺", "surplus"),
+    "staff_basis": ("依据", "basis"),
+    "staff_basis_forecast": ("同期预测", "same weekday"),
+    "staff_basis_previous": ("上一时段", "last interval"),
+    "staff_basis_none": ("无话务", "no calls"),
+    "minutes": ("分钟", " min"),
+    "computing": ("计算中", "computing"),
 }
 
 _OUTCOME_KEY = {

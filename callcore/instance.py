@@ -8,11 +8,13 @@ homes and ports run side by side (the tests rely on it).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets as _secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,7 +26,7 @@ from config.schema import SiteConfig
 class Secrets:
     ami_secret: str
     seat_passwords: dict[str, str]  # seat id -> SIP password
-    api_tokens: dict[str, dict[str, str]]  # token -> {"role": ..., "name": ...}
+    api_tokens: dict[str, dict[str, str]]  # "sha256:<hash>" -> {"role": ..., "name": ...}
     # supervisor id -> SIP password of the supervisor's own softphone (listen/whisper/barge)
     supervisor_passwords: dict[str, str] = field(default_factory=dict)
 
@@ -114,10 +116,10 @@ class Instance:
             if not sups.get(sup.id):
                 sups[sup.id] = sip_password()
                 changed = True
+        # API tokens are made by `callcore token add`, which shows each once; the file keeps
+        # only their hashes (tokens an older file kept in the clear are hashed here)
         tokens = data.setdefault("api_tokens", {})
-        if not tokens:
-            tokens[_secrets.token_urlsafe(24)] = {"role": "admin", "name": "admin"}
-            changed = True
+        changed |= hash_clear_tokens(tokens)
         if changed:
             tmp = self.secrets_file.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -125,6 +127,26 @@ class Instance:
                 yaml.safe_dump(data, f, allow_unicode=True, sort_keys=True)
             os.replace(tmp, self.secrets_file)
         return Secrets(data["ami_secret"], dict(seats), dict(tokens), dict(sups))
+
+
+HASHED = "sha256:"  # a key of `api_tokens` that is the token's hash, not the token
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def hashed_key(token: str) -> str:
+    """What the secrets file keeps of a token: its SHA-256 (the token itself is shown once)."""
+    return HASHED + token_digest(token).hex()
+
+
+def hash_clear_tokens(tokens: dict[str, Any]) -> bool:
+    """Replace tokens kept in the clear by their hashes, in place; True if any was."""
+    clear = [k for k in tokens if not str(k).startswith(HASHED)]
+    for key in clear:
+        tokens[hashed_key(str(key))] = tokens.pop(key)
+    return bool(clear)
 
 
 def sip_password() -> str:

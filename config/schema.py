@@ -17,8 +17,11 @@ from pydantic import Field, field_validator, model_validator
 
 from config.base import CrossReferenceError, Loc, Strict, duplicates
 from config.callsout import CallsOutConfig
+from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
+from config.recordings import RecordingSettings
+from config.transfers import TransferSettings
 from config.workorders import WorkOrdersConfig
 
 ZONE_ID = r"^[a-z][a-z0-9_]{0,30}$"
@@ -333,6 +336,10 @@ class SiteConfig(Strict):
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
     callsout: CallsOutConfig = CallsOutConfig()  # outbound calls, callbacks, 110
+    guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
+    # What a caller hears when a softphone transfers it to a number that is no target.
+    transfers: TransferSettings = TransferSettings()
+    recordings: RecordingSettings = RecordingSettings()  # 录音: on by default
 
     # Cross-references are checked here so each problem names the entry it is in.
     @model_validator(mode="after")

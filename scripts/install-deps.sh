@@ -10,6 +10,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have debootstrap || need+=(debootstrap)
 have sipp        || need+=(sip-tester)
 have espeak-ng   || need+=(espeak-ng)
+have baresip     || need+=(baresip-core)  # a real softphone as a seat in tests/e2e
+have opusenc     || need+=(opus-tools)  # recordings: Opus (and opusdec to listen)
+have sox         || need+=(sox)         # recordings: FLAC, and the tests' sound checks
 have tmux        || need+=(tmux)
 have unshare     || need+=(util-linux)
 have nsenter     || need+=(util-linux)

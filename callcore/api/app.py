@@ -15,7 +15,7 @@ from aiohttp import web
 
 import callcore
 from callcore.api import openapi
-from callcore.api.auth import TokenBook, middleware
+from callcore.api.auth import FailedAuth, TokenBook, middleware
 from callcore.api.registry import Api, ApiServices, Endpoint, json_response, wrap
 
 log = logging.getLogger("callcore.api")
@@ -41,9 +41,15 @@ async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[SPEC])
 
 
-def make_app(services: ApiServices, tokens: TokenBook, apis: Iterable[Api]) -> web.Application:
-    """The application for these services and endpoints (`callcore.wiring.endpoints.APIS`)."""
-    app = web.Application(middlewares=[middleware(tokens)], client_max_size=1 << 20)
+def make_app(
+    services: ApiServices,
+    tokens: TokenBook,
+    apis: Iterable[Api],
+    failures: FailedAuth | None = None,
+) -> web.Application:
+    """The application for these services and endpoints (`callcore.wiring.endpoints.APIS`);
+    `failures` limits failed authentications per address (default: 10 a minute)."""
+    app = web.Application(middlewares=[middleware(tokens, failures)], client_max_size=1 << 20)
     endpoints, spec = describe(apis)
     seen: set[tuple[str, str]] = set()
     for ep in endpoints:

@@ -1,17 +1,19 @@
 """Bearer tokens with roles, read from the instance's secrets file.
 
-Tokens live in `<home>/secrets.yaml` (`api_tokens: {token: {role, name, seat}}`, mode
-0600) and are managed with `callcore token add|list|remove`. The book re-reads the file
-when it changes, so a new or revoked token takes effect without a restart. Tokens are
-looked up by their SHA-256, never logged, and never echoed in an error.
+Tokens are made by `callcore token add`, which prints each once; `<home>/secrets.yaml`
+(mode 0600) keeps only their SHA-256 (`api_tokens: {"sha256:<hex>": {role, name, seat,
+unit}}`), so a copy of the file gives nobody a working token. The book re-reads the file
+when it changes, so a new or revoked token takes effect without a restart. Tokens are never
+logged nor echoed in an error; failed authentications are limited per source address.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets as _secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,25 @@ import yaml
 from aiohttp import web
 
 from callcore.api.registry import IDENTITY, ApiError, Identity, Role
+from callcore.instance import HASHED, hash_clear_tokens, hashed_key, token_digest
 
 log = logging.getLogger("callcore.api")
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+def _key_digest(key: str) -> bytes:
+    """The digest a key of `api_tokens` stands for: hashed keys as they are, a token
+    written in the clear (older files, hand-made test files) hashed now."""
+    if key.startswith(HASHED):
+        try:
+            return bytes.fromhex(key[len(HASHED):])
+        except ValueError:
+            pass
+    return token_digest(key)
+
+
+def fingerprint(key: str) -> str:
+    """A short id of a token to tell tokens apart in lists (never the token)."""
+    return _key_digest(str(key)).hex()[:8]
 
 
 def parse_tokens(raw: dict[str, Any]) -> dict[bytes, Identity]:
@@ -35,13 +50,13 @@ def parse_tokens(raw: dict[str, Any]) -> dict[bytes, Identity]:
         try:
             role = Role(str(spec.get("role", "")))
         except (ValueError, AttributeError):
-            log.error("api token %r… has no valid role; ignored", str(token)[:4])
+            log.error("api token %s has no valid role; ignored", fingerprint(str(token)))
             continue
         seat, unit = spec.get("seat"), spec.get("unit")
         if role is Role.DEPARTMENT and not unit:
-            log.error("department token %r… names no unit; ignored", str(token)[:4])
+            log.error("department token %s names no unit; ignored", fingerprint(str(token)))
             continue
-        out[_digest(str(token))] = Identity(
+        out[_key_digest(str(token))] = Identity(
             name=str(spec.get("name") or role.value),
             role=role,
             seat=str(seat) if seat else None,
@@ -79,7 +94,7 @@ class TokenBook:
 
     def identify(self, token: str) -> Identity | None:
         self._refresh()
-        return self._by_digest.get(_digest(token))
+        return self._by_digest.get(token_digest(token))
 
 
 def bearer(request: web.Request) -> str | None:
@@ -93,17 +108,65 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
-def middleware(book: TokenBook) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Sets `request["identity"]` from the token. An unknown token is refused at once (401);
-    no token leaves the identity empty and each endpoint's role decides (public or 401)."""
+class FailedAuth:
+    """Failed authentications per source address in a sliding window: an address past the
+    limit is refused (429) until its oldest failure leaves the window, so a token guesser
+    gets a handful of tries a minute while every other address goes on as before."""
+
+    def __init__(self, limit: int = 10, window_s: float = 60.0, clock=time.monotonic):
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._fails: dict[str, deque[float]] = {}
+
+    def _recent(self, addr: str) -> deque[float]:
+        now = self._clock()
+        q = self._fails.get(addr)
+        if q is None:
+            return deque()
+        while q and now - q[0] > self.window_s:
+            q.popleft()
+        if not q:
+            del self._fails[addr]
+        return q
+
+    def retry_after(self, addr: str) -> float | None:
+        """Seconds until this address may try again, or None if it may now."""
+        q = self._recent(addr)
+        if len(q) < self.limit:
+            return None
+        return max(0.0, self.window_s - (self._clock() - q[0]))
+
+    def failed(self, addr: str) -> None:
+        if len(self._fails) > 100_000:  # a scan from many addresses: forget the quiet ones
+            for a in list(self._fails):
+                self._recent(a)
+        self._fails.setdefault(addr, deque()).append(self._clock())
+
+
+def middleware(
+    book: TokenBook, failures: FailedAuth | None = None
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Sets `request["identity"]` from the token. An unknown token is refused at once (401)
+    and counted against the source address (429 past the limit); no token leaves the
+    identity empty and each endpoint's role decides (public or 401)."""
+    failures = failures or FailedAuth()
 
     @web.middleware
     async def auth(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         token = bearer(request)
         identity = None
         if token is not None:
+            addr = request.remote or "?"
+            wait = failures.retry_after(addr)
+            if wait is not None:
+                resp = ApiError(
+                    429, "too_many_failures", "too many failed authentications; try later"
+                ).response()
+                resp.headers["Retry-After"] = str(max(1, round(wait)))
+                return resp
             identity = book.identify(token)
             if identity is None:
+                failures.failed(addr)
+                log.warning("unknown API token from %s", addr)
                 return ApiError(401, "unauthorized", "unknown or revoked token").response()
         request[IDENTITY] = identity
         return await handler(request)
@@ -151,18 +214,20 @@ def add_token(
         entry["seat"] = seat
     if unit:
         entry["unit"] = unit
-    tokens[token] = entry
+    hash_clear_tokens(tokens)
+    tokens[hashed_key(token)] = entry
     _save(path, data)
     return token
 
 
 def list_tokens(path: Path) -> list[dict[str, str]]:
-    """Every token's name, role, seat and a short prefix to tell them apart (never the token)."""
+    """Every token's name, role, seat or unit and a fingerprint to tell them apart (never
+    the token: the file keeps only its hash)."""
     out = []
     for token, spec in (_load(path).get("api_tokens") or {}).items():
         out.append(
             {
-                "prefix": str(token)[:6],
+                "id": fingerprint(str(token)),
                 "name": str(spec.get("name", "")),
                 "role": str(spec.get("role", "")),
                 "seat": str(spec.get("seat") or ""),

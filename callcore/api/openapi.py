@@ -38,6 +38,13 @@ def openapi_path(path: str) -> str:
 _Ref = Callable[..., dict]  # (model, mode="serialization") -> its {"$ref": ...}
 
 
+def response_schema(spec: dict, path: str, method: str, status: int) -> dict:
+    """The JSON schema `spec` gives for one reply, with its components: what a client or a
+    test validates the reply against."""
+    media = spec["paths"][path][method]["responses"][str(status)]["content"]
+    return {**next(iter(media.values()))["schema"], "components": spec["components"]}
+
+
 def build(endpoints: list[Endpoint], *, title: str, version: str, tags: dict[str, str]) -> dict:
     """The whole description: one operation per endpoint, the schemas they refer to."""
     refs, schemas = _schemas(endpoints)
@@ -103,6 +110,8 @@ def _operation(ep: Endpoint, ref: _Ref) -> dict[str, Any]:
     else:
         op["security"] = [{"bearer": []}]
         op["x-role"] = ep.role.value
+        if ep.also:
+            op["x-also-roles"] = sorted(r.value for r in ep.also)
     params = _parameters(ep)
     if params:
         op["parameters"] = params

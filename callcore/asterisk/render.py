@@ -20,8 +20,9 @@ from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
 from callcore.features.callsout.model import refused_patterns
+from callcore.features.guard.model import BanFile, acl_conf
 from callcore.features.routing.decision import Kind, static_routes
-from callcore.features.transfers.service import transfer_targets
+from callcore.features.transfers.service import WRONG_NUMBER_SOUND, transfer_targets
 from callcore.instance import Instance
 from config.directory import Directory
 from queues import priority
@@ -43,6 +44,7 @@ MODULES = [
     "res_pjsip_endpoint_identifier_ip.so",
     "res_pjsip_endpoint_identifier_user.so",
     "res_pjsip_registrar.so",
+    "res_pjsip_acl.so",  # the guard's bans (pjsip_bans.conf)
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_caller_id.so",
     "res_pjsip_rfc3326.so",
@@ -69,6 +71,7 @@ MODULES = [
     "app_stack.so",
     "app_exec.so",
     "app_chanspy.so",
+    "app_mixmonitor.so",  # recordings (callcore/features/recordings)
     "app_transfer.so",
     "app_blind_transfer.so",
     "app_attended_transfer.so",
@@ -126,6 +129,11 @@ AMI_EVENTS = [
     "OriginateResponse",
     "ChanSpyStart",
     "ChanSpyStop",
+    # failed SIP authentication, for the guard's bans (callcore.features.guard)
+    "InvalidAccountID",
+    "ChallengeResponseFailed",
+    "InvalidPassword",
+    "FailedACL",
 ]
 
 
@@ -171,6 +179,7 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "spool": rt.ast_path(inst, inst.spool),
         "lib": rt.ast_path(inst, inst.lib),
         "sounds": rt.ast_path(inst, inst.sounds),
+        "recordings": rt.ast_path(inst, inst.spool / "recordings"),
         "modules": modules_dir,
         "data": data_dir,
     }
@@ -243,9 +252,11 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "refused_exceptions": sorted(
             {t.exten for t in transfer_targets(cfg)} | {e.code for e in cfg.callsout.emergency}
         ),
+        "wrong_number_sound": WRONG_NUMBER_SOUND,
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
         "bare": bare,
+        "recordings": cfg.recordings,
     }
 
 
@@ -258,6 +269,7 @@ FEATURE_DIALPLANS = {
     "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
     "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
     "callsout": jinja2.FileSystemLoader(_FEATURES / "callsout"),
+    "recordings": jinja2.FileSystemLoader(_FEATURES / "recordings"),
 }
 
 
@@ -277,6 +289,8 @@ def render(inst: Instance, rt: Runtime, bare: bool = False) -> Rendered:
     files = {}
     for tpl in sorted(TEMPLATES.glob("*.j2")):
         files[tpl.stem] = env.get_template(tpl.name).render(ctx)
+    # the guard's bans as they stand (the engine rewrites this file as bans come and go)
+    files["pjsip_bans.conf"] = acl_conf(BanFile(inst.lib / "bans.json").read().values())
     return Rendered(files)
 
 

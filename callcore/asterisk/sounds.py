@@ -109,9 +109,13 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
     for h in cfg.hotlines:
         if h.mode is Mode.CANCELLED:
             made.append(make_notice(h, folder, base))
+    from callcore.features.transfers.service import prompts as transfer_prompts
     from seats.features import prompts  # the seats' feature-code confirmations
 
-    for name, text in prompts(cfg).items():
+    for name, text in {**prompts(cfg), **transfer_prompts(cfg)}.items():
         made.append(make_spoken(name, text, folder))
     made.append(make_spoken("callsout-refused", cfg.callsout.refusal_notice, folder))
+    rec = cfg.recordings
+    if rec.enabled and rec.notice:  # "您的通话将被录音" before the queue, when a site wants it
+        made.append(make_spoken("recording-notice", rec.notice, folder))
     return made

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from callcore.features.live.snapshot import Snapshot
+from callcore.features.reports.current import IntervalNeed
 from callcore.i18n import pause_reason, t
 from callcore.monitor import view
 
@@ -63,7 +64,9 @@ class MonitorApp(App[None]):
     #banner.alarm { background: darkred; color: white; text-style: bold; }
     #alerts { height: 1; padding: 0 1; color: $warning; }
     #totals { height: 5; }
-    #upper { height: 14; }
+    #middle { height: 14; }
+    #upper { width: 3fr; }
+    #staffing { width: 2fr; }
     #lower { height: 1fr; }
     #waiting { width: 2fr; }
     #seats { width: 3fr; }
@@ -83,9 +86,13 @@ class MonitorApp(App[None]):
         reasons: list[tuple[str, str]] | None = None,
         supervisor: str | None = None,
         on_exit: Callable[[], Awaitable[None]] | None = None,
+        need: Callable[[], IntervalNeed | None] | None = None,
+        zone_names: dict[str, str] | None = None,
     ):
         super().__init__()
         self.on_exit = on_exit
+        self.need = need  # this interval's staffing: cheap, recomputed once per interval
+        self.zone_names = zone_names or {}
         self.read = read
         self.lang = lang
         self.refresh_seconds = refresh
@@ -115,7 +122,9 @@ class MonitorApp(App[None]):
         yield Static(id="banner")
         yield Static(id="alerts")
         yield DataTable(id="totals", show_cursor=False, zebra_stripes=False)
-        yield DataTable(id="upper", show_cursor=False)
+        with Horizontal(id="middle"):
+            yield DataTable(id="upper", show_cursor=False)
+            yield DataTable(id="staffing", show_cursor=False)
         with Horizontal(id="lower"):
             yield DataTable(id="waiting", show_cursor=False)
             yield DataTable(id="seats", cursor_type="row")
@@ -148,6 +157,8 @@ class MonitorApp(App[None]):
         self._fill("upper", upper)
         self._fill("waiting", view.waiting(snap, self.lang))
         self._fill("seats", view.seats(snap, self.lang))
+        need = self.need() if self.need is not None else None
+        self._fill("staffing", view.staffing(snap, need, self.lang, self.zone_names))
 
     def _fill(self, table_id: str, data: view.Table) -> None:
         """Update a table in place: only changed cells are rewritten; rows that merely moved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
@@ -14,9 +15,12 @@ from callcore.features import live
 from callcore.features.live.keys import Keys
 from callcore.features.live.snapshot import Snapshot, read_snapshot
 from callcore.features.live.state import make_client
+from callcore.features.reports.current import CurrentNeed, IntervalNeed
+from callcore.features.reports.service import ReportService
 from callcore.i18n import pause_reason
 from callcore.instance import Instance
 from callcore.monitor import view
+from callcore.store import db
 
 
 class Source:
@@ -34,6 +38,31 @@ class Source:
         await self.redis.aclose()
 
 
+def current_need(inst: Instance) -> CurrentNeed:
+    """Seats needed per zone this interval, from the store (once per interval)."""
+    return CurrentNeed(ReportService(db.make_engine(inst.db_url), lambda: inst.config))
+
+
+def zone_names(inst: Instance) -> dict[str, str]:
+    return {z.id: z.name for z in inst.config.zones}
+
+
+def once(inst: Instance, lang: str, as_json: bool) -> int:
+    """`monitor --once`: one snapshot, with this interval's staffing unless as JSON (the
+    JSON is the snapshot itself, as the API gives it)."""
+
+    async def both() -> tuple[Snapshot, IntervalNeed | None]:
+        snap = await one_snapshot(inst)
+        if as_json:
+            return snap, None
+        need = current_need(inst)
+        need.get()
+        return snap, await need.wait()
+
+    snap, need = asyncio.run(both())
+    return print_once(snap, lang, as_json, need=need, names=zone_names(inst))
+
+
 async def one_snapshot(inst: Instance) -> Snapshot:
     src = Source(inst)
     try:
@@ -42,7 +71,14 @@ async def one_snapshot(inst: Instance) -> Snapshot:
         await src.close()
 
 
-def print_once(snap: Snapshot, lang: str, as_json: bool, console: Console | None = None) -> int:
+def print_once(
+    snap: Snapshot,
+    lang: str,
+    as_json: bool,
+    console: Console | None = None,
+    need: IntervalNeed | None = None,
+    names: dict[str, str] | None = None,
+) -> int:
     """Print one snapshot; exit status 0 when live figures are available, else 3."""
     if as_json:
         sys.stdout.write(json.dumps(snap.model_dump(mode="json"), ensure_ascii=False, indent=1))
@@ -59,6 +95,7 @@ def print_once(snap: Snapshot, lang: str, as_json: bool, console: Console | None
             view.numbers(snap, lang),
             view.waiting(snap, lang),
             view.seats(snap, lang),
+            view.staffing(snap, need, lang, names),
         ):
             rt = RichTable(title=table.title)
             for c in table.columns:
@@ -87,5 +124,7 @@ def run_full_screen(
         reasons=[(r.id, pause_reason(r.id, lang, r.name)) for r in cfg.pause_reasons],
         supervisor=supervisor or (cfg.supervisors[0].id if cfg.supervisors else None),
         on_exit=src.close,
+        need=current_need(inst).get,
+        zone_names=zone_names(inst),
     )
     app.run()

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 
 from callcore.features.live.snapshot import FiguresOut, Highlight, Snapshot
+from callcore.features.reports.current import IntervalNeed
+from callcore.features.reports.model import SEAT_STATES_LOGGED_IN, SEAT_STATES_STAFFED
 from callcore.i18n import pause_reason, t
 from seats.states import state_label
 
@@ -225,3 +227,46 @@ def seats(snap: Snapshot, lang: str) -> Table:
             alerts.add(s.seat)
     counts = "  ".join(f"{state(k, lang)} {v}" for k, v in snap.seat_states.items() if v)
     return Table(f"{t('seats_title', lang)}  {counts}", cols, rows, alerts)
+
+
+def staffing(
+    snap: Snapshot, need: IntervalNeed | None, lang: str, names: dict[str, str] | None = None
+) -> Table:
+    """Seats needed per zone in the interval under way (Erlang A, computed once per
+    interval) beside the zone's seats logged in and staffed (free or on a call) now."""
+    names = names or {}
+    cols = [
+        t("zone", lang),
+        t("staff_expected", lang),
+        t("staff_needed", lang),
+        t("staff_logged_in", lang),
+        t("staff_staffed", lang),
+        t("staff_gap", lang),
+        t("staff_basis", lang),
+    ]
+    logged: dict[str, int] = {}
+    staffed: dict[str, int] = {}
+    for s in snap.seats:
+        if s.state in SEAT_STATES_LOGGED_IN:
+            logged[s.zone] = logged.get(s.zone, 0) + 1
+        if s.state in SEAT_STATES_STAFFED:
+            staffed[s.zone] = staffed.get(s.zone, 0) + 1
+    zones = need.zones if need else {}
+    rows, alerts = [], set()
+    for z in sorted(set(zones) | set(logged)):
+        n = zones.get(z)
+        free = staffed.get(z, 0)
+        cells = [
+            names.get(z, z),
+            DASH if n is None else num(n.offered, 1),
+            DASH if n is None else str(n.needed_a),
+            str(logged.get(z, 0)),
+            str(free),
+            DASH if n is None else f"{free - n.needed_a:+d}",
+            t(f"staff_basis_{n.basis if n else 'none'}", lang),
+        ]
+        rows.append((z, cells))
+        if n is not None and free < n.needed_a:
+            alerts.add(z)
+    when = f"{need.slot} · {need.interval}{t('minutes', lang)}" if need else t("computing", lang)
+    return Table(f"{t('staffing_title', lang)} ({when})", cols, rows, alerts)

@@ -59,11 +59,14 @@ async def start_transferring_seat(
     talk_ms: int = 1500,
     consult_ms: int = 1500,
     bind: str = "127.0.0.1",
+    hang_up_after_refer: bool = False,
 ) -> SippProcess:
     """A sipp UAS behaving as a seat that transfers every call it answers to `target`.
 
     Register the seat's extension with this port as its contact to make it that seat.
     An attended transfer authenticates its consultation call as `user`/`password`.
+    `hang_up_after_refer`: like baresip, it hangs up once the REFER is answered and its
+    NOTIFYs are done, even when the transfer failed (a plain sipp seat keeps the caller).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     scen = render_scenario(
@@ -79,6 +82,7 @@ async def start_transferring_seat(
         ring_ms=ring_ms,
         talk_ms=talk_ms,
         consult_ms=consult_ms,
+        hang_up_after_refer=hang_up_after_refer,
     )
     return await sipp.start_uas(workdir, name, scen, port, bind)
 
@@ -95,5 +99,6 @@ async def start_seat_behaviour(
         ring_ms=behaviour.ring_ms,
         talk_ms=behaviour.talk_ms,
         answer=behaviour.answer,
+        audio=behaviour.audio,
     )
     return await sipp.start_uas(workdir, name, scen, port, bind)

@@ -15,6 +15,7 @@ import itertools
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -44,6 +45,19 @@ def sipp_binary() -> str:
     return exe
 
 
+def alaw_tone(path: Path, hz: int, seconds: int = 10) -> str:
+    """A raw A-law file holding a steady tone (sox), for a caller's or seat's `audio`:
+    sipp streams it as RTP payload 8, looped, and each side's tone tells them apart."""
+    import subprocess
+
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law", "-t", "al", str(path),
+         "synth", str(seconds), "sine", str(hz), "vol", "0.5"],
+        check=True,
+    )  # fmt: skip
+    return str(path)
+
+
 def render_scenario(template: str, out: Path, **values) -> Path:
     out.write_text(_env.get_template(template).render(**values), encoding="utf-8")
     return out
@@ -58,6 +72,18 @@ def write_inf(path: Path, rows: list[list[str]]) -> Path:
     lines = ["SEQUENTIAL"] + [";".join(_csv_field(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+async def terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """End a simulator's process: SIGTERM, and SIGKILL if it lingers past `grace`."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 class SippProcess:
@@ -102,13 +128,8 @@ class SippProcess:
             raise SippError(f"sipp {self.name} did not finish within {timeout:.0f} s") from None
 
     async def stop(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await terminate(self.proc)
 
     def lines(self) -> list[list[str]]:
         if not self.log.exists():
@@ -125,6 +146,7 @@ class Behaviour:
     ring_ms: int = 1500
     talk_ms: int = 4000
     answer: bool = True
+    audio: str = ""  # a raw A-law file the seat plays once it answers (none: silent)
 
 
 @dataclass
@@ -155,6 +177,7 @@ class SeatFarm:
                 ring_ms=b.ring_ms,
                 talk_ms=b.talk_ms,
                 answer=b.answer,
+                audio=b.audio,
             )
             self._uas[b.name] = await start_uas(self.workdir, f"seat-{b.name}", scen, port,
                                                 self.bind, settle=0)
@@ -215,12 +238,13 @@ async def place_calls(
     name: str = "callers",
     timeout: float = 300.0,
     talk_mean_ms: int = 0,
+    audio: str = "",
 ) -> list[CallResult]:
     """Run the calls (one sipp UAC) until all ended; what each caller experienced.
 
     `talk_mean_ms` > 0: callers hang up after an exponentially distributed talk time
     (load runs, where seats never hang up); otherwise they talk until the seat hangs up
-    or `talk_ms` passes.
+    or `talk_ms` passes. `audio`: a raw A-law file each caller plays once answered.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     scen = render_scenario(
@@ -230,6 +254,7 @@ async def place_calls(
         patience_ms=patience_ms,
         talk_ms=talk_ms,
         talk_mean_ms=talk_mean_ms,
+        audio=audio,
     )
     p = await run_client(workdir, name, scen, [[c.caller, c.name, c.dialed] for c in calls],
                          server, bind=bind, rate=rate, limit=max(len(calls), 1), timeout=timeout,
@@ -277,6 +302,15 @@ async def start_uas(
 
 
 async def register_contacts(
+    workdir: Path, server: str, contacts: dict[str, tuple[str, int]], **kw: Any
+) -> dict[str, bool]:
+    """Register each extension (password, contact port) with its digest credentials;
+    returns extension -> accepted (`register_outcomes` takes the same options)."""
+    out = await register_outcomes(workdir, server, contacts, **kw)
+    return {ext: o == "REGISTERED" for ext, o in out.items()}
+
+
+async def register_outcomes(
     workdir: Path,
     server: str,
     contacts: dict[str, tuple[str, int]],
@@ -284,17 +318,19 @@ async def register_contacts(
     tag: str = "register",
     bind: str = "127.0.0.1",
     expires: int = 3600,
-) -> dict[str, bool]:
-    """Register each extension (password, contact port) with its digest credentials;
-    returns extension -> accepted."""
+    silent_ms: int | None = None,
+) -> dict[str, str]:
+    """Like `register_contacts`, with what each REGISTER met: REGISTERED, REJECTED (a 401
+    to the credentials), FORBIDDEN (a 403 before any challenge: an ACL refuses this
+    address), with `silent_ms` SILENT (no answer at all that long), or FAILED."""
     workdir.mkdir(parents=True, exist_ok=True)
     rows = [[ext, f"[authentication username={ext} password={pw}]", bind, str(port),
              str(expires)] for ext, (pw, port) in contacts.items()]
-    scen = render_scenario("seat_register.xml.j2", workdir / "seat_register.xml")
+    scen = render_scenario("seat_register.xml.j2", workdir / f"{tag}.xml", silent_ms=silent_ms)
     p = await run_client(workdir, tag, scen, rows, server, bind=bind, rate=50, limit=50,
                          timeout=60)
-    done = {row[1]: row[0] == "REGISTERED" for row in p.lines() if len(row) >= 2}
-    return {ext: done.get(ext, False) for ext in contacts}
+    done = {row[1]: row[0] for row in p.lines() if len(row) >= 2}
+    return {ext: done.get(ext, "FAILED") for ext in contacts}
 
 
 def parse_caller_log(lines: list[list[str]], calls: list[Call]) -> list[CallResult]:

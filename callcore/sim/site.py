@@ -172,6 +172,7 @@ class SimSite:
             ring_ms=behaviour.ring_ms,
             talk_ms=behaviour.talk_ms,
             answer=behaviour.answer,
+            audio=behaviour.audio,
         )
         self.subcentre = SippProcess(
             self.workdir, "subcentre", ["-sf", str(scen), "-i", trunk.host, "-p", str(trunk.port)]

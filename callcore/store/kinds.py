@@ -1,6 +1,6 @@
 """Records the store keeps besides calls, on the same durable path (journal, then database).
 
-Seat state changes, call legs (the transfer chain), requests (诉求), enterprise contacts and
+Seat state changes, call legs (the transfer chain), enterprise contacts and
 the 12366 sub-centre's call records all go through `StoreWriter.submit`, like call
 records: one way of doing durable writes. A record of another kind is a dataclass with a
 `STORE_KIND` class attribute (or, from the journal, a dict with a `_kind` key); anything
@@ -30,7 +30,6 @@ from callcore.store.models import (
     AuditEntry,
     CallLeg,
     EnterpriseContact,
-    Request,
     SeatEvent,
     SubcentreCall,
     UTCDateTime,
@@ -56,7 +55,6 @@ KINDS: dict[str, StoreKind] = {
     for k in (
         StoreKind("seat_event", SeatEvent.__table__),  # type: ignore[arg-type]
         StoreKind("call_leg", CallLeg.__table__),  # type: ignore[arg-type]
-        StoreKind("request", Request.__table__),  # type: ignore[arg-type]
         StoreKind("enterprise", EnterpriseContact.__table__),  # type: ignore[arg-type]
         StoreKind("subcentre_call", SubcentreCall.__table__),  # type: ignore[arg-type]
         StoreKind("audit", AuditEntry.__table__),  # type: ignore[arg-type]  # supervisor actions

@@ -139,13 +139,14 @@ class Call(Base):
         Index("ix_calls_caller_number", "caller_number"),
         Index("ix_calls_seat", "seat"),
         Index("ix_calls_outcome", "outcome"),
+        # the reports' rollups fingerprint a day by count and last update (0009)
+        Index("ix_calls_entered_updated", "entered_at", "updated_at"),
     )
 
 
-# -- seats, transfers and requests (migration 0002_seats) ----------------------------------
+# -- seats and transfers (0002_seats; its `requests` became work orders in 0008) -----
 
 SEAT_STATES = ("logged_off", "available", "ringing", "talking", "wrap_up", "paused", "unreachable")
-REQUEST_STATUSES = ("registered", "dispatched", "handled", "followed_up", "closed")
 
 
 class SeatEvent(Base):
@@ -195,32 +196,9 @@ class CallLeg(Base):
     outcome: Mapped[str] = _text(16)  # answered | transferred | unanswered | abandoned | failed
     as_of: Mapped[float] = mapped_column(Float, nullable=False)
 
-    __table_args__ = (Index("ix_call_legs_linkedid", "linkedid"),)
-
-
-class Request(Base):
-    """A citizen's request (诉求), registered when a seat answers; 首接: `seat` owns it."""
-
-    __tablename__ = "requests"
-
-    id: Mapped[str] = mapped_column(String(LINKEDID_LEN), primary_key=True)
-    linkedid: Mapped[str] = _text(LINKEDID_LEN)
-    caller_number: Mapped[str] = _text(NUMBER_LEN)
-    seat: Mapped[str] = _text(SEAT_LEN)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status_by: Mapped[str] = _text(64)
-    note: Mapped[str] = _text()
-    as_of: Mapped[float] = mapped_column(Float, nullable=False)
-
     __table_args__ = (
-        CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{s}'" for s in REQUEST_STATUSES)),
-            name="status",
-        ),
-        Index("ix_requests_caller_number", "caller_number"),
-        Index("ix_requests_seat", "seat"),
+        Index("ix_call_legs_linkedid", "linkedid"),
+        Index("ix_call_legs_started_as_of", "started_at", "as_of"),  # report rollups (0009)
     )
 
 

@@ -154,7 +154,7 @@ class StoreWriter:
         """Queue a record for the store; never blocks. The record must not be mutated later.
 
         Besides call records, any record kind of `store.kinds` (seat changes, call legs,
-        requests, ...) takes the same journaled path.
+        audits, ...) takes the same journaled path.
         """
         if self._closing:
             raise RuntimeError("StoreWriter is closed")

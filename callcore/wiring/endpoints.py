@@ -10,8 +10,11 @@ from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
 from callcore.features.callsout.api import api as callsout
 from callcore.features.enterprises.api import api as enterprises
+from callcore.features.guard.api import api as guard
 from callcore.features.knowledge.api import api as knowledge
 from callcore.features.live.api import api as live
+from callcore.features.quality.api import api as quality
+from callcore.features.recordings.api import api as recordings
 from callcore.features.reports.api import api as reports
 from callcore.features.subcentre.api import api as subcentre
 from callcore.features.supervisors.api import api as supervisor_actions
@@ -34,4 +37,7 @@ APIS: tuple[Api, ...] = (
     knowledge,
     reports,
     callsout,
+    guard,
+    quality,
+    recordings,
 )

@@ -39,12 +39,22 @@ from callcore.features.callsout.handoff import Handoff
 from callcore.features.callsout.service import CallsOut
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
+from callcore.features.guard.model import Ban, BanFile, acl_conf
+from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.schedule import DailyDraw
+from callcore.features.quality.service import QualityService
+from callcore.features.ratings.service import RatingService
+from callcore.features.recordings import kinds as _recording_kinds  # noqa: F401
+from callcore.features.recordings.service import RecordingService
+from callcore.features.reports.service import ReportService
 from callcore.features.routing.agi import make_route_handler
 from callcore.features.supervisors.actions import Supervisor
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders.intake import RequestService
+from callcore.features.workorders import export as workorder_export
+from callcore.features.workorders.intake import WorkOrderIntake
+from callcore.features.workorders.service import WorkOrderService
 from callcore.instance import Instance
 from callcore.records import CallRecord
 from callcore.store import db
@@ -59,7 +69,10 @@ from seats.service import SeatService
 log = logging.getLogger(__name__)
 CONSUME_SLICE = 32  # events handled between yields to the loop (~1 ms at full speed)
 REFRESH_SECONDS = 30.0  # how often the registers are re-read from the store
+ROLLUP_SECONDS = 3600.0  # how often the reports' kept days are brought up to date
+PURGE_SECONDS = 86400.0  # the recordings' retention job runs once a day
 SCHEMA_WAIT_SECONDS = 1.0  # how long a reader waits for the migrations (a heartbeat waits too)
+WORKORDER_DAILY_SECONDS = 60.0  # how often missed registrations and yesterday's batch are seen to
 
 
 class StoreNotReady(RuntimeError):
@@ -126,7 +139,11 @@ class Engine:
         self.transfers = TransferService(config, self.seats, submit)
         self.enterprises = EnterpriseService(config, store, submit)
         self.first_contact = FirstContactService(config, store, self.seats.board.state)
-        self.requests = RequestService(config, submit, on_change=[self.first_contact.on_request])
+        # Work orders: registered off the loop as a seat answers; changes told to first contact.
+        self.workorders = WorkOrderService(self.db, config)
+        self.intake = WorkOrderIntake(
+            config, self.workorders, on_change=[self.first_contact.on_request]
+        )
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
         # Calls out (callbacks, follow-ups, click-to-call): seats rung first, then citizens.
         self.callsout = CallsOut(
@@ -135,12 +152,21 @@ class Engine:
             waiting_queues=lambda: {w.queue for w in self.live.model.waiting.values()},
         )  # fmt: skip
         self.handoff = Handoff(config, self.seats)
+        # SIP password guessers banned from Asterisk's security events.
+        self.guard = GuardService(
+            config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
+        )
+        # Recordings: Asterisk records; a worker thread stores the finished files.
+        self.recordings = RecordingService(
+            config, inst.home, self._submit_threadsafe, lambda: self.db,
+            asterisk_pid_file=inst.run / "callcore-asterisk.pid",
+        )  # fmt: skip
 
         # Who hears of each changed call record, in this order (synchronous and quick).
         self.record_listeners = (
             submit,
             self.first_contact.on_record,
-            self.requests.on_record,
+            self.intake.on_record,
             self.live.on_record,
             self.callsout.on_record,
         )
@@ -156,6 +182,7 @@ class Engine:
             self.live,
             self.supervisor,
             self.callsout,
+            self.guard,
             self.lag,
         ):
             self.router.subscribe(part.subscriptions())
@@ -186,15 +213,30 @@ class Engine:
             supervisor=self.supervisor,
             seats=self.seats,
             transfers=self.transfers,
-            requests=self.requests,
+            workorders=self.workorders,
+            intake=self.intake,
             enterprises=self.enterprises,
             callsout=self.callsout,
             handoff=self.handoff,
+            guard=self.guard,
+            recordings=self.recordings,
             knowledge=KnowledgeService(
                 self.db, clock=lambda: datetime.now(UTC), timezone=cfg.site.timezone
             ),
         )
+        # The QA desk: each day's samples, drawn once a day off the loop (and by hand).
+        ratings = RatingService(self.db, submit, config)
+        self.quality = QualityService(
+            self.db, config, unsatisfied=ratings.unsatisfied_calls, rating_of=ratings.rating_of
+        )
+        self.services.quality = self.quality
+        self.daily_draw = DailyDraw(
+            self.quality,
+            lambda: self.inst.config.site.timezone,
+            ready=lambda: self.writer.wait_for_schema(30.0),  # in its thread
+        )
         self.api: ApiServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -220,14 +262,22 @@ class Engine:
 
     def _degraded(self) -> dict[str, str]:
         """The parts `/healthz` calls impaired, for the monitor's banner: the database's
-        journal backlog, or the part's status word."""
+        journal backlog, the recordings' problem, or the part's status word."""
         health = self.services.health()
         out = {}
-        for part in ("ami", "fastagi", "database"):
+        for part in ("ami", "fastagi", "database", "recordings"):
             status = health[part]["status"]
             if status not in ("ok", "absent", "off"):
-                out[part] = str(health[part].get("backlog", status))
+                out[part] = str(health[part].get("backlog", health[part].get("problem", status)))
+        if (bans := self.guard.summary()) is not None:
+            out["sip_bans"] = bans  # not a fault: the monitor shows who is locked out
         return out
+
+    async def _apply_bans(self, bans: list[Ban]) -> None:
+        """The guard's bans into Asterisk: the ACL file, then a PJSIP reload (calls stay up)."""
+        path = self.inst.etc / "pjsip_bans.conf"
+        await asyncio.to_thread(path.write_text, acl_conf(bans), "utf-8")
+        await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, timeout=15)
 
     def stats(self) -> dict:
         """The engine's own figures: what benchmarks and /metrics report."""
@@ -250,6 +300,14 @@ class Engine:
     @property
     def ready_file(self):
         return self.inst.run / "callcore.ready"
+
+    def _submit_threadsafe(self, record: Any) -> None:
+        """The store writer's submit, from the loop or from a worker thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.writer.submit(record)
+        else:
+            loop.call_soon_threadsafe(self.writer.submit, record)
 
     # -- the path of events and records ------------------------------------------------------
     def _publish(self, record: CallRecord) -> None:
@@ -306,6 +364,52 @@ class Engine:
             ok = await self._refresh_registers()
             await asyncio.sleep(REFRESH_SECONDS if ok else 1.0)
 
+    async def _workorders_daily(self) -> None:
+        """Register the orders of answered calls missed while the store was away, and
+        write the day before's batch of work orders into the instance once it is over."""
+        folder = self.inst.home / "exports" / "workorders"
+        while True:
+            if await asyncio.to_thread(self.writer.wait_for_schema, SCHEMA_WAIT_SECONDS):
+                await self._workorders_step(folder)
+            await asyncio.sleep(WORKORDER_DAILY_SECONDS)
+
+    async def _workorders_step(self, folder: Any) -> None:
+        try:
+            await self.intake.sweep(datetime.now(UTC))
+            tz = self.inst.config.site.timezone
+            batch = await asyncio.to_thread(
+                workorder_export.ensure_yesterday, self.db, tz, folder, datetime.now(UTC)
+            )
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.info("work orders: daily step not done yet (%s)", exc)
+            return
+        if batch is not None:
+            log.info("work orders: %s batch written (%d)", batch.day, batch.orders)
+
+    async def _keep_rollups(self) -> None:
+        """Hourly, in a thread: the reports' kept days brought up to date (a day settles
+        two days after its end; one a reconciliation changed is rebuilt), so a manager's
+        month report reads them instead of building them."""
+        reports = ReportService(self.db, lambda: self.inst.config)
+        while True:
+            await asyncio.sleep(ROLLUP_SECONDS)
+            try:
+                await asyncio.to_thread(reports.keep_rollups)
+            except Exception as exc:  # the database may be away; the next hour tries again
+                log.info("report rollups not brought up to date now (%s)", exc)
+
+    async def _purge_recordings(self) -> None:
+        """The daily retention job: expired recordings deleted, each deletion audited."""
+        await asyncio.to_thread(self.writer.wait_for_schema, 60.0)
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.recordings.purge)
+                if gone:
+                    log.info("recordings: %d past their retention deleted", len(gone))
+            except Exception as exc:  # the database may be away; tomorrow tries again
+                log.warning("recordings: retention purge failed (%s)", exc)
+            await asyncio.sleep(PURGE_SECONDS)
+
     async def _write_stats(self) -> None:
         """Every few seconds, off the hot path (the file write is small and local)."""
         path = self.inst.run / "engine-stats.json"
@@ -316,7 +420,9 @@ class Engine:
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.inst.ensure_dirs()
+        self._loop = asyncio.get_running_loop()
         self.writer.start()
+        self.recordings.start()  # picks up what a crash left in the spool
         await self.live.start()
         await self._start_api()
         self._consumer = asyncio.create_task(self._consume(), name="ami-consumer")
@@ -324,6 +430,15 @@ class Engine:
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
             asyncio.create_task(self.callsout.run(), name="callbacks-offer"),
+            asyncio.create_task(self.guard.run(), name="guard"),
+            asyncio.create_task(self._workorders_daily(), name="workorders-daily"),
+            asyncio.create_task(
+                self.intake.run(lambda: self.writer.wait_for_schema(SCHEMA_WAIT_SECONDS)),
+                name="workorders-intake",
+            ),
+            asyncio.create_task(self.daily_draw.run(), name="qa-daily-draw"),
+            asyncio.create_task(self._keep_rollups(), name="report-rollups"),
+            asyncio.create_task(self._purge_recordings(), name="recordings-retention"),
         ]
         if self.agi is not None:
             await self.agi.start()
@@ -395,6 +510,7 @@ class Engine:
             self.api = None
         await self.live.close()
         await self.callsout.close()
+        await asyncio.to_thread(self.recordings.stop)
         if self._db is not None:
             self._db.dispose()
         drained = await self.writer.close(timeout=30)

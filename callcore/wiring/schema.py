@@ -10,6 +10,8 @@ import callcore.features.callsout.tables
 import callcore.features.knowledge.tables
 import callcore.features.quality.tables
 import callcore.features.ratings.tables
+import callcore.features.recordings.tables
+import callcore.features.reports.tables
 import callcore.features.workorders.tables  # noqa: F401
 from callcore.store.models import Base
 

@@ -24,11 +24,15 @@ if TYPE_CHECKING:
     from callcore.features.callsout.handoff import Handoff
     from callcore.features.callsout.service import CallsOut
     from callcore.features.enterprises.service import EnterpriseService
+    from callcore.features.guard.service import GuardService
     from callcore.features.knowledge.service import KnowledgeService
     from callcore.features.live.state import LiveState
+    from callcore.features.quality.service import QualityService
+    from callcore.features.recordings.service import RecordingService
     from callcore.features.supervisors.actions import Supervisor
     from callcore.features.transfers.service import TransferService
-    from callcore.features.workorders.intake import RequestService
+    from callcore.features.workorders.intake import WorkOrderIntake
+    from callcore.features.workorders.service import WorkOrderService
     from callcore.store.writer import StoreWriter
     from seats.service import SeatService
 
@@ -46,11 +50,15 @@ class ApiServices:
     supervisor: Supervisor | None = None
     seats: SeatService | None = None
     transfers: TransferService | None = None
-    requests: RequestService | None = None
+    workorders: WorkOrderService | None = None
+    intake: WorkOrderIntake | None = None  # the engine's: tells first contact of changes
     enterprises: EnterpriseService | None = None
+    guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
     callsout: CallsOut | None = None
     handoff: Handoff | None = None
+    quality: QualityService | None = None
+    recordings: RecordingService | None = None
     started: float = field(default_factory=time.time)
 
     def need(self, name: str) -> Any:
@@ -100,6 +108,10 @@ class ApiServices:
         else:
             h = self.live.health()
             parts["redis"] = {"status": "ok" if h["available"] else "degraded", **h}
+        # recordings at risk (disk nearly full, folder unwritable): calls flow on
+        parts["recordings"] = (
+            {"status": "absent"} if self.recordings is None else self.recordings.health()
+        )
         words = {p["status"] for p in parts.values()}
         if parts["ami"]["status"] == "down":
             status = "down"

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from pydantic import Field
 
 from callcore.api.registry import Api, ApiRequest, Model, json_response
 from callcore.features.live.snapshot import Snapshot
@@ -28,6 +29,7 @@ class HealthOut(Model):
     fastagi: dict[str, Any]
     database: dict[str, Any]
     redis: dict[str, Any]
+    recordings: dict[str, Any] = Field(default_factory=dict)
 
 
 @api.get("/healthz", role=None, response=HealthOut, errors=(503,))
@@ -36,7 +38,8 @@ async def healthz(req: ApiRequest) -> web.Response:
 
     `ok`: all up. `degraded`: calls still flow but something is impaired (the database is
     away and records are journaled; Redis is away and live figures are unavailable;
-    FastAGI is down and calls route statically). `down`: AMI is lost (503).
+    FastAGI is down and calls route statically; recordings are at risk: the disk is under
+    its threshold or the folder cannot be written). `down`: AMI is lost (503).
     """
     h = HealthOut(**req.services.health())
     return json_response(h.model_dump(mode="json"), status=503 if h.status == "down" else 200)

@@ -41,7 +41,8 @@ CARRIER_PORT = BASE + 71  # the carrier's far side of calls out (tests/e2e/test_
 SEAT_PORTS = BASE + 100
 SIPP_PORTS = BASE + 200
 MEDIA_PORTS = BASE + 1000
-OUTSIDE = "12336"  # a cancelled number whose transition window is over in the test site
+OUTSIDE = "12336"
+GUARD_BAN_SECONDS = 15  # a cancelled number whose transition window is over in the test site
 
 PROMPT = Behaviour("prompt", ring_ms=800, talk_ms=2500)
 SLOW = Behaviour("slow", ring_ms=6000, talk_ms=2500)  # the hrss expert: lets callers give up
@@ -76,6 +77,10 @@ def site_config(path: Path) -> Path:
             {"code": "122", "name": "交警122", "dial": "1228", "timeout": 6},
         ],
     }
+    # seats and callers are on 127.0.0.1-2 (trusted, as a site's own LAN may be); a guesser
+    # on another loopback address is banned after a few tries, for a few seconds
+    data["guard"] = {"max_failures": 5, "window_seconds": 60, "ban_seconds": GUARD_BAN_SECONDS,
+                     "trusted": ["127.0.0.1/32"]}
     for h in data["hotlines"]:
         if h["number"] == OUTSIDE:
             h["transition"] = {"start": "2021-11-20", "end": "2022-11-19"}

@@ -179,6 +179,7 @@ async def place(
     name: str = "callers",
     rate: float = 20.0,
     timeout: float = 120.0,
+    audio: str = "",
 ) -> list[Placed]:
     """Place the calls concurrently; what each caller saw, and each call's one stored row."""
     since = datetime.now(UTC)
@@ -197,6 +198,7 @@ async def place(
         bind=bind or site.carrier_ip,
         name=name,
         timeout=timeout,
+        audio=audio,
     )
     rows = await site.wait_records([c.caller for c in calls], timeout=30, since=since)
     out = []

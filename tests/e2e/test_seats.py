@@ -253,10 +253,9 @@ async def test_repeat_caller_is_offered_to_their_previous_seat_first(site: SimSi
     )
 
     # the request of the first call is closed: no longer the seat's to take first
-    await cli(site, "request", "set", first.record.linkedid, "handled", "--note", "已答复")
-    await cli(site, "request", "set", again.record.linkedid, "closed")
-    await cli(site, "request", "set", first.record.linkedid, "followed_up")
-    await cli(site, "request", "set", first.record.linkedid, "closed")
+    for placed in (first, again):  # 直接办结: each call's work order
+        await cli(site, "request", "act", placed.record.linkedid, "close_on_spot",
+                  "--result", "已当场答复")  # fmt: skip
     await scenes.wait_for(
         lambda: scenes.probe_route(site, "12393", caller),
         lambda d: d["CC_AFF_SEAT"] == "",

@@ -84,23 +84,6 @@ async def test_transfer_to_an_expert_zone_by_softphone(site: SimSite, attended: 
     assert chain[1]["ended_at"] == rec.ended_at
 
 
-async def test_a_transfer_to_nowhere_leaves_the_caller_with_the_seat(site: SimSite):
-    async with (
-        scenes.only(site, ["q-general"], [SEAT]),
-        scenes.acting(site, SEAT, scenes.transferring(site, SEAT, "99999")) as phone,
-    ):
-        [p] = await scenes.place(site, ["12345"], talk_ms=6000, name="xfer-nowhere")
-    assert any(line[0] == "TRANSFER_FAILED" for line in phone.lines())
-    rec = p.record
-    assert p.result.outcome == "answered" and p.result.end_tick is not None
-    assert rec.outcome is Outcome.ANSWERED and rec.seat == SEAT and rec.transfer_target == ""
-    assert rec.talk_seconds is not None and rec.talk_seconds > 5  # the caller hung up, not us
-    chain = await scenes.finished_legs(site, rec.linkedid, 1)
-    assert [leg(chain, i) for i in range(len(chain))] == [
-        ("queue", "q-general", "", "", SEAT, "answered")
-    ]
-
-
 async def seat_token(site: SimSite, seat_id: str) -> str:
     return await cli(site, "token", "add", "--role", "seat", "--name", seat_id, "--seat", seat_id)
 

@@ -22,19 +22,36 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
+from sqlalchemy import Engine, insert
 
 from callcore.ami import AmiError
 from callcore.api.app import ENDPOINTS, SPEC, make_app
-from callcore.api.auth import Role, TokenBook, add_token, list_tokens, remove_tokens
+from callcore.api.auth import (
+    FailedAuth,
+    Role,
+    TokenBook,
+    add_token,
+    fingerprint,
+    hashed_key,
+    list_tokens,
+    remove_tokens,
+)
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
 from callcore.features.calls.api import CallOut
 from callcore.features.callsout.service import CallsOut
+from callcore.features.guard.model import BanFile
+from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.model import ArticleIn
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.features.live.state import LiveState
+from callcore.features.quality.service import QualityService
+from callcore.features.quality.tables import QaSample
+from callcore.features.recordings.service import RecordingService
+from callcore.features.recordings.tables import Recording
 from callcore.features.supervisors.actions import Supervisor
+from callcore.features.workorders.service import WorkOrderService
 from callcore.records import PUBLIC_FIELDS, Outcome
 from callcore.store import db
 from callcore.store.writer import StoreWriter
@@ -160,6 +177,20 @@ class Env:
     linked: dict[str, str] = field(default_factory=dict)
 
 
+def one_recording(read: Engine, home: Path) -> RecordingService:
+    """The recordings service with one stored leg of L-g01-a (a row; its file is not read)."""
+    with read.begin() as conn:
+        conn.execute(
+            insert(Recording.__table__),
+            {
+                "id": "R-g01-a", "linkedid": "L-g01-a", "leg": "seat", "seat": "G01",
+                "endpoint": "8001", "started_at": datetime.now(UTC), "duration": 60.0,
+                "size": 1, "sha256": "0" * 64, "codec": "opus", "path": "x.opus", "as_of": 1.0,
+            },
+        )  # fmt: skip
+    return RecordingService(lambda: CFG, home, lambda item: None, lambda: read)
+
+
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     redis_or_skip()
@@ -240,8 +271,14 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             supervisor=sup,
             knowledge=knowledge_base(read),
             callsout=calls_out(ami, sessions, board, writer, read),
+            guard=GuardService(lambda: CFG, BanFile(tmp_path / "bans.json"), _no_acl,
+                               writer.submit),
+            workorders=work_orders(read),
+            quality=qa_desk(read),
+            recordings=one_recording(read, tmp_path),
         )
-        app = make_app(services, TokenBook(secrets), APIS)
+        # every endpoint is tried with a wrong token (the guesser's limit has its own test)
+        app = make_app(services, TokenBook(secrets), APIS, FailedAuth(limit=10_000))
         client = TestClient(TestServer(app))
         await client.start_server()
         for _ in range(100):
@@ -276,7 +313,7 @@ async def test_openapi_is_valid_and_describes_every_route(env: Env):
     for path, ops in spec["paths"].items():
         for op in ops.values():
             assert op["summary"] and op["x-role"] in (
-                "public", "seat", "supervisor", "admin", "subcentre"
+                "public", "seat", "supervisor", "admin", "subcentre", "department", "qa"
             )
             if op["x-role"] != "public":
                 assert {"401", "403"} <= set(op["responses"]), path
@@ -284,6 +321,10 @@ async def test_openapi_is_valid_and_describes_every_route(env: Env):
 
 def test_call_out_lists_the_public_fields():
     assert tuple(CallOut.model_fields) == PUBLIC_FIELDS
+
+
+async def _no_acl(bans: list) -> None:
+    """The guard's Asterisk side: no Asterisk here."""
 
 
 def _schema(spec: dict, path: str, method: str, status: str) -> dict:
@@ -311,6 +352,12 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/transfer-targets": "/api/v1/transfer-targets",
         "/api/v1/calls/{linkedid}/legs": "/api/v1/calls/L-g01-a/legs",
         "/api/v1/requests": "/api/v1/requests",
+        "/api/v1/requests/{request_id}": "/api/v1/requests/L-g01-a",
+        "/api/v1/requests/changes": "/api/v1/requests/changes",
+        "/api/v1/requests/figures": "/api/v1/requests/figures",
+        "/api/v1/department/requests": "/api/v1/department/requests",
+        "/api/v1/department/requests/{request_id}": "/api/v1/department/requests/L-g01-a",
+        "/api/v1/department/figures": "/api/v1/department/figures",
         "/api/v1/enterprises": "/api/v1/enterprises",
         "/api/v1/subcentre/calls": "/api/v1/subcentre/calls",
         "/api/v1/knowledge/search": "/api/v1/knowledge/search?q=公积金",
@@ -322,6 +369,14 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/callbacks": "/api/v1/callbacks",
         "/api/v1/callbacks/figures": "/api/v1/callbacks/figures",
         "/api/v1/calls-out": "/api/v1/calls-out",
+        "/api/v1/bans": "/api/v1/bans",
+        # the QA desk
+        "/api/v1/qa/samples": "/api/v1/qa/samples?reviewer=all",
+        "/api/v1/qa/samples/{linkedid}": "/api/v1/qa/samples/L-g01-a",
+        "/api/v1/qa/summary": f"/api/v1/qa/summary?since={date.today().isoformat()}",
+        "/api/v1/qa/seats/{seat}/scores": f"/api/v1/qa/seats/G01/scores?since={date.today()}",
+        "/api/v1/qa/seats/{seat}/summary": f"/api/v1/qa/seats/G01/summary?since={date.today()}",
+        "/api/v1/calls/{linkedid}/recordings": "/api/v1/calls/L-g01-a/recordings",
     }
     gets = {ep.path for ep in env.app[ENDPOINTS] if ep.method == "GET" and ep.response}
     assert gets == set(cases)
@@ -353,6 +408,11 @@ def calls_out(ami: Any, sessions: Any, board: Any, writer: Any, read: Any) -> Ca
     """Calls out on the test store (the GET endpoints read the callback list)."""
     seats = SimpleNamespace(sessions=sessions, board=board)
     return CallsOut(lambda: CFG, ami, seats, writer.submit, lambda: read)  # type: ignore[arg-type]
+def work_orders(read: object) -> WorkOrderService:
+    """The work orders on the test store, with the order of one answered call."""
+    service = WorkOrderService(read, lambda: CFG)
+    service.register_call("L-g01-a", seat="G01", caller_number="13800000001", hotline="12345")
+    return service
 
 
 def knowledge_base(read: object) -> KnowledgeService:
@@ -361,6 +421,16 @@ def knowledge_base(read: object) -> KnowledgeService:
     kb.create(ArticleIn(id="gjj-tiqu", title="住房公积金提取", body="提取公积金需要身份证。",
                         unit="gjj"), "test")  # fmt: skip
     return kb
+
+
+def qa_desk(read: Any) -> QualityService:
+    """The QA desk on the test store, with L-g01-a sampled for QA01."""
+    with read.begin() as conn:
+        conn.execute(insert(QaSample.__table__), [{
+            "linkedid": "L-g01-a", "day": date.today(), "seat": "G01", "reasons": ["random"],
+            "reviewer": "QA01", "scorecard": "standard", "drawn_at": datetime.now(UTC),
+        }])  # fmt: skip
+    return QualityService(read, lambda: CFG)
 
 
 # -- roles ------------------------------------------------------------------------------------
@@ -379,6 +449,9 @@ async def test_roles_are_enforced(env: Env):
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
             .replace("{task}", "no-such-task")
+            .replace("{address}", "203.0.113.9")
+            .replace("{action}", "sign")
+            .replace("{recording_id}", "R-g01-a")
         )
         r = await c.request(ep.method, path)
         assert r.status == 401, (ep.method, path)
@@ -645,7 +718,7 @@ def test_tokens_are_added_listed_and_revoked(tmp_path: Path):
         add_token(path, Role.SEAT, "no seat")
     listed = list_tokens(path)
     assert listed == [
-        {"prefix": tok[:6], "name": "王芳", "role": "seat", "seat": "G01", "unit": ""}
+        {"id": fingerprint(tok), "name": "王芳", "role": "seat", "seat": "G01", "unit": ""}
     ]
     assert tok not in json.dumps(listed)
     assert remove_tokens(path, "王芳") == 1
@@ -695,3 +768,76 @@ def test_a_department_token_names_its_unit(tmp_path):
     ident = TokenBook(path).identify(tok)
     assert ident is not None and ident.role is Role.DEPARTMENT and ident.unit == "u-zj"
     assert [t["unit"] for t in list_tokens(path)] == ["u-zj"]
+
+
+def test_the_secrets_file_keeps_only_hashes_of_tokens(tmp_path: Path):
+    path = tmp_path / "secrets.yaml"
+    path.write_text(yaml.safe_dump({"api_tokens": {"old-clear-token": {"role": "admin"}}}))
+    tok = add_token(path, Role.SUPERVISOR, "钱主管")
+    text = path.read_text()
+    assert tok not in text and "old-clear-token" not in text  # the older one is hashed too
+    book = TokenBook(path)
+    assert book.identify(tok).role is Role.SUPERVISOR
+    assert book.identify("old-clear-token").role is Role.ADMIN
+    assert book.identify(tok + "x") is None and book.identify(hashed_key(tok)) is None
+
+
+def test_an_instance_hashes_tokens_an_older_file_kept_in_the_clear(tmp_path: Path):
+    from callcore.instance import Instance
+
+    inst = Instance(tmp_path / "home")
+    inst.home.mkdir()
+    inst.secrets_file.write_text(yaml.safe_dump({"api_tokens": {"clear-tok": {"role": "qa"}}}))
+    inst.secrets()
+    assert "clear-tok" not in inst.secrets_file.read_text()
+    assert TokenBook(inst.secrets_file).identify("clear-tok").role is Role.QA
+
+
+def test_failed_authentications_are_limited_per_address():
+    now = [0.0]
+    fa = FailedAuth(limit=3, window_s=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert fa.retry_after("10.0.0.9") is None
+        fa.failed("10.0.0.9")
+    assert fa.retry_after("10.0.0.9") == 60
+    assert fa.retry_after("10.0.0.8") is None  # another address goes on
+    now[0] = 30.0
+    assert fa.retry_after("10.0.0.9") == 30
+    now[0] = 60.5
+    assert fa.retry_after("10.0.0.9") is None  # the oldest failures left the window
+
+
+async def test_a_token_guesser_gets_429_with_retry_after(tmp_path: Path):
+    from callcore.api.auth import middleware
+
+    path = tmp_path / "secrets.yaml"
+    tok = add_token(path, Role.SEAT, "王芳", "G01")
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[middleware(TokenBook(path), FailedAuth(limit=3))])
+    app.router.add_get("/x", hello)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/x", headers={"Authorization": f"Bearer {tok}"})).status == 200
+        for _ in range(3):
+            r = await client.get("/x", headers={"Authorization": "Bearer guess"})
+            assert r.status == 401
+        r = await client.get("/x", headers={"Authorization": "Bearer guess"})
+        assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+        assert (await r.json())["error"] == "too_many_failures"
+
+
+async def test_bans_are_listed_and_only_an_admin_lifts_one(env: Env):
+    guard = env.services.guard
+    for i in range(guard._config().guard.max_failures):
+        guard.on_failure({"Event": "InvalidAccountID", "SessionID": f"s{i}",
+                          "RemoteAddress": "IPV4/UDP/203.0.113.9/5060"})
+    r = await env.client.get("/api/v1/bans", headers=auth("sup-token"))
+    assert [b["address"] for b in (await r.json())["bans"]] == ["203.0.113.9"]
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("sup-token"))
+    assert r.status == 403
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("adm-token"))
+    assert r.status == 200 and (await r.json())["failures"] >= 1
+    r = await env.client.delete("/api/v1/bans/203.0.113.9", headers=auth("adm-token"))
+    assert r.status == 404 and (await r.json())["error"] == "not_banned"

@@ -22,8 +22,8 @@ from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.subcentre.records import query as subcentre_calls
 from callcore.features.transfers.legs import LegRecord
 from callcore.features.transfers.service import TransferService
-from callcore.features.workorders import registration as requests
-from callcore.features.workorders.intake import RequestService
+from callcore.features.workorders.intake import WorkOrderIntake
+from callcore.features.workorders.service import WorkOrderService
 from callcore.records import from_epoch
 from callcore.store import db
 from callcore.store.writer import StoreWriter
@@ -79,6 +79,7 @@ class Env:
     writer: StoreWriter
     enterprises: EnterpriseService
     read: object
+    workorders: WorkOrderService
 
 
 @pytest_asyncio.fixture
@@ -94,16 +95,18 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     first_contact = FirstContactService(lambda: CFG, lambda: read, seats.board.state)
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text(yaml.safe_dump({"api_tokens": TOKENS}, allow_unicode=True))
+    workorders = WorkOrderService(read, lambda: CFG)
     services = ApiServices(
         config=lambda: CFG, db=read, hub=EventHub(), ami=ami, writer=writer, seats=seats,
         transfers=TransferService(lambda: CFG, seats, writer.submit),
-        requests=RequestService(lambda: CFG, writer.submit, [first_contact.on_request]),
+        workorders=workorders,
+        intake=WorkOrderIntake(lambda: CFG, workorders, [first_contact.on_request]),
         enterprises=enterprises,
     )  # fmt: skip
     client = TestClient(TestServer(make_app(services, TokenBook(secrets), APIS)))
     await client.start_server()
     try:
-        yield Env(client, ami, writer, enterprises, read)
+        yield Env(client, ami, writer, enterprises, read, workorders)
     finally:
         await client.close()
         await writer.close(5)
@@ -205,24 +208,26 @@ async def test_a_calls_legs(env: Env):
 
 
 async def test_requests_belong_to_the_seat_that_answered(env: Env):
-    at = from_epoch(T0)
     for rid, seat in (("R1", "G01"), ("R2", "G02")):
-        rec = requests.RequestRecord(rid, rid, "138", seat, "registered", at, at, seat, "", T0)
-        env.writer.submit(rec)
-    await env.writer.flush()
+        env.workorders.register_call(rid, seat=seat, caller_number="138", hotline="12345")
     r = await env.client.get("/api/v1/requests", headers=auth("g01"))
     assert [x["id"] for x in (await r.json())["requests"]] == ["R1"]
-    status, body = await post(env, "/api/v1/requests/R1/status", "g01",
-                              {"status": "handled", "note": "已电话答复"})  # fmt: skip
-    assert status == 200 and body["status"] == "handled" and body["status_by"] == "G01"
-    status, body = await post(env, "/api/v1/requests/R1/status", "g01", {"status": "registered"})
-    assert (status, body["error"]) == (409, "bad_transition")
-    status, _ = await post(env, "/api/v1/requests/R2/status", "g01", {"status": "closed"})
+    status, body = await post(env, "/api/v1/requests/R1/form", "g01",
+                              {"content": "咨询社保转移", "type": "咨询"})  # fmt: skip
+    assert status == 200 and body["content"] == "咨询社保转移" and "dispatch" in body["allowed"]
+    status, body = await post(env, "/api/v1/requests/R1/actions/close_on_spot", "g01",
+                              {"result": "已电话答复"})  # fmt: skip
+    assert status == 200 and body["state"] == "closed" and body["state_label"] == "已办结"
+    status, body = await post(env, "/api/v1/requests/R1/actions/dispatch", "g01", {"lead": "x"})
+    assert (status, body["error"]) == (409, "bad_state")
+    assert body["detail"] == {"request": "R1", "state": "closed", "allowed": ["link"]}
+    status, _ = await post(env, "/api/v1/requests/R2/actions/close_on_spot", "g01",
+                           {"result": "别人的"})  # fmt: skip
     assert status == 403
-    status, _ = await post(env, "/api/v1/requests/R9/status", "sup", {"status": "closed"})
+    r = await env.client.get("/api/v1/requests/R2", headers=auth("g01"))
+    assert r.status == 404
+    status, _ = await post(env, "/api/v1/requests/R9/actions/close", "sup", {})
     assert status == 404
-    await env.writer.flush()
-    assert requests.load(env.read, "R1").note == "已电话答复"
 
 
 async def test_enterprise_register_by_api_applies_at_once(env: Env):

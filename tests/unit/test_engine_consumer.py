@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from callcore.ami import EVERY, EventRouter
 from callcore.asterisk.render import AMI_EVENTS
+from callcore.features.reports.service import ReportService
 from callcore.instance import Instance
+from callcore.wiring import engine as wiring
 from callcore.wiring.engine import CONSUME_SLICE, Engine
 from config.loader import DEFAULT_PATH
 
@@ -58,3 +61,26 @@ def test_every_event_the_engine_follows_passes_asterisks_filter(tmp_path):
     """What the parts subscribe to is what the rendered manager.conf lets through."""
     engine = Engine(Instance(tmp_path / "home", DEFAULT_PATH))
     assert engine.router.names <= set(AMI_EVENTS)
+
+
+async def test_report_rollups_are_kept_hourly_in_a_thread(tmp_path, monkeypatch):
+    """The engine's upkeep of the reports' kept days runs off the loop, and a failure
+    (the store away) leaves it running for the next hour."""
+    runs: list[int] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def keep(self, first=None, last=None):
+        runs.append(threading.get_ident())
+        if len(runs) == 1:
+            raise OSError("store away")
+        loop.call_soon_threadsafe(done.set)
+        return []
+
+    monkeypatch.setattr(wiring, "ROLLUP_SECONDS", 0.01)
+    monkeypatch.setattr(ReportService, "keep_rollups", keep)
+    engine = Engine(Instance(tmp_path / "home", DEFAULT_PATH))
+    task = asyncio.create_task(engine._keep_rollups())
+    await asyncio.wait_for(done.wait(), 10)
+    task.cancel()
+    assert len(runs) >= 2 and threading.get_ident() not in runs

@@ -258,6 +258,29 @@ def test_transfer_to_12366_answered_and_unanswered():
     assert "ahead of others" in rec.reason
 
 
+@pytest.mark.parametrize("target", ["99999", "abc"])
+def test_a_transfer_to_no_target_fails_its_leg_and_the_caller_comes_back(target: str):
+    """A softphone's REFER to a number that is no target (here a baresip seat, which hangs
+    up after the transfer's NOTIFY): the caller is queued again and answered by a human."""
+    s = Site()
+    s.arrive()
+    s.seat_answers("G03", "8003", "00000006")
+    invalid = {"UserEvent": "CallcoreTransferInvalid", "Uniqueid": C, "Linkedid": C,
+               "Target": target, "Transferer": "PJSIP/8003-00000006", "Route": "q-general"}
+    s.feed("UserEvent", **invalid)
+    s.feed("Hangup", Uniqueid="S-00000006", Linkedid=C, Cause="16")  # the softphone hangs up
+    s.seat_answers("G07", "8007", "00000009")
+    s.end()
+    chain = s.chain()
+    assert chain[1:] == [
+        ("blind", target, "G03", "softphone", "", "failed"),
+        ("returned", "q-general", "G03", "", "G07", "answered"),
+    ]
+    assert chain[0][-1] == "transferred"
+    assert "transfer_returned" in s.record.flags and s.record.outcome is Outcome.ANSWERED
+    assert f"transfer to {target} failed (no such target): back in q-general" in s.record.reason
+
+
 def test_first_contact_seat_answering_and_not_answering():
     s = Site()
     s.arrive(Affinity="G03")

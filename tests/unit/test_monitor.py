@@ -5,12 +5,14 @@ highlights, keys that act on the selected seat, "live figures unavailable", and 
 from __future__ import annotations
 
 import time
+from datetime import date
 
 import orjson
 import pytest
 from textual.widgets import DataTable, Static
 
 from callcore.features.live.snapshot import Snapshot, build
+from callcore.features.reports.current import IntervalNeed, ZoneNeed
 from callcore.monitor import view
 from callcore.monitor.app import MonitorApp
 from tests.unit.supervisors_helpers import CFG
@@ -221,3 +223,36 @@ def test_degraded_parts_are_an_alarm_with_the_figures_still_shown():
     text, _ = view.banner(snap, "en")
     assert "database unavailable" in text and "(42 waiting)" in text
     assert view.queues(snap, "zh").rows  # figures stay on screen
+
+
+def need(general: int = 3, offered: float = 4.5) -> IntervalNeed:
+    zones = {"general": ZoneNeed("general", offered, general, general, "forecast")}
+    return IntervalNeed(date(2025, 3, 10), "08:30", 30, zones)
+
+
+def test_staffing_needed_beside_logged_in():
+    snap = snapshot()  # G01 paused, G02 available, both in the general zone
+    zh = view.staffing(snap, need(), "zh", {"general": "综合服务区"})
+    assert zh.title == "本时段排班 (08:30 · 30分钟)"
+    assert zh.columns[:4] == ["专区", "预计呼入", "需要座席", "已签入"]
+    row = dict(zh.rows)["general"]
+    assert row == ["综合服务区", "4.5", "3", "2", "1", "-2", "同期预测"]
+    assert "general" in zh.alert_rows  # one seat free or on a call where three are needed
+    en = view.staffing(snap, need(general=1), "en")
+    assert dict(en.rows)["general"][5:] == ["+0", "same weekday"] and not en.alert_rows
+    waiting = view.staffing(snap, None, "en")
+    assert waiting.title.endswith("(computing)")
+    assert dict(waiting.rows)["general"][1:4] == ["—", "—", "2"]
+
+
+async def test_app_shows_this_intervals_staffing():
+    snap = snapshot()
+
+    async def read():
+        return snap
+
+    app = MonitorApp(read, "zh", refresh=3600, need=need, zone_names={"general": "综合服务区"})
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause(0.3)
+        table = app.query_one("#staffing", DataTable)
+        assert [str(c) for c in table.get_row("general")][:3] == ["综合服务区", "4.5", "3"]

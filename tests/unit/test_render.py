@@ -128,3 +128,33 @@ def test_generated_sip_passwords_are_plain_text_to_every_client():
     pws = [sip_password() for _ in range(20000)]
     assert not any(pw.startswith(("0x", "-")) for pw in pws)
     assert len(set(pws)) == len(pws) and all(len(pw) == 16 for pw in pws)
+
+
+def test_every_transfer_target_is_caught_and_explicit_targets_come_first(inst):
+    """Whatever a softphone transfers to exists in cc-transfer (Asterisk refuses a REFER
+    to an extension that does not, and some softphones then drop the caller); the
+    configured targets are explicit extensions, which win over the catch-all patterns."""
+    ext = render.render(inst, HOST).files["extensions.conf"]
+    xfer = ext.split("[cc-transfer]")[1].split("\n[")[0]
+    catch = "Gosub(cc-xfer-invalid,s,1(${FILTER(0-9A-Za-z*#+,${EXTEN})}))"
+    for pattern in ("_X", "_X.", "_[A-Za-z*#+]."):
+        assert f"exten => {pattern},1,{catch}" in xfer, pattern
+    assert "exten => i,1,Gosub(cc-xfer-invalid" in xfer
+    assert "exten => 12333,1,Gosub(cc-xfer,s,1(queue,q-hrss" in xfer
+    invalid = ext.split("[cc-xfer-invalid]")[1].split("\n[")[0]
+    assert "UserEvent(CallcoreTransferInvalid" in invalid
+    assert "Playback(${CC_SOUNDS}/cc-xfer-invalid,noanswer)" in invalid
+    assert "Goto(cc-xfer,s,queue)" in invalid
+
+
+def test_the_wrong_number_notice_is_spoken_from_the_config(tmp_path):
+    from callcore.asterisk.sounds import make_all
+
+    cfg = Instance(tmp_path / "home", DEFAULT_PATH).config
+    made = {p.name for p in make_all(cfg, tmp_path / "sounds", tmp_path)}
+    assert "cc-xfer-invalid.wav" in made
+    stamp = (tmp_path / "sounds" / "cc-xfer-invalid.sha256").read_text()
+    changed = cfg.model_copy(update={"transfers": cfg.transfers.model_copy(
+        update={"wrong_number_notice": "号码有误。"})})  # fmt: skip
+    make_all(changed, tmp_path / "sounds", tmp_path)
+    assert (tmp_path / "sounds" / "cc-xfer-invalid.sha256").read_text() != stamp

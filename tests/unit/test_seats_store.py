@@ -1,5 +1,5 @@
-"""The seats' records in the store (store/kinds.py through the writer), requests and their
-lifecycle, the first-contact index and the enterprise register; SQLite and PostgreSQL."""
+"""The seats' records in the store (store/kinds.py through the writer), the first-contact
+index (following work orders) and the enterprise register; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import config
 from callcore.features.enterprises import register as enterprises
 from callcore.features.firstcontact.index import FirstContactIndex, recent_contacts
 from callcore.features.transfers.legs import LegRecord
-from callcore.features.workorders import registration as requests
+from callcore.features.workorders.model import Actor, Role, State, WorkOrder
+from callcore.features.workorders.service import WorkOrderService
 from callcore.records import CallRecord, Outcome, from_epoch
 from callcore.store.db import make_engine, upgrade, upsert_calls
 from callcore.store.kinds import KIND, clean_kind, upsert_any
@@ -27,6 +28,7 @@ from seats.states import SeatChange
 
 pytestmark = pytest.mark.timeout(60)
 CFG = config.load()
+ADMIN = Actor("admin", Role.ADMIN)
 PG_URL = os.environ.get("CALLCORE_TEST_PG_URL", DEFAULT_PG_URL)
 T0 = 1_790_000_000.0
 
@@ -84,9 +86,7 @@ async def test_the_writer_journals_and_stores_every_kind(url: str, tmp_path: Pat
     w = StoreWriter(url, tmp_path / "journal")
     w.start()
     call = CallRecord("L1", caller_number="13800000000", entered_at=from_epoch(T0), as_of=T0)
-    reg = requests.RequestRecord("L1", "L1", "13800000000", "G01", "registered",
-                                 from_epoch(T0), from_epoch(T0), "G01", "", T0)  # fmt: skip
-    for r in (call, change("G01", "talking", T0), leg(0, T0), reg,
+    for r in (call, change("G01", "talking", T0), leg(0, T0),
               enterprises.EnterpriseRecord("051588001234", "某公司", True, T0)):  # fmt: skip
         w.submit(r)
     w.submit(leg(0, T0 + 1, kind="nonsense-kind-but-short", seat="G01"))  # any text is a kind
@@ -95,7 +95,7 @@ async def test_the_writer_journals_and_stores_every_kind(url: str, tmp_path: Pat
     eng = make_engine(url)
     try:
         with eng.connect() as conn:
-            for table in ("calls", "seat_events", "call_legs", "requests", "enterprise_contacts"):
+            for table in ("calls", "seat_events", "call_legs", "enterprise_contacts"):
                 assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1, table
             seat = conn.execute(select(CallLeg.__table__.c.seat)).scalar_one()
             assert seat == "G01"  # the newer snapshot of leg 0
@@ -110,40 +110,7 @@ async def test_the_writer_journals_and_stores_every_kind(url: str, tmp_path: Pat
     await w2.close()
 
 
-def test_request_lifecycle():
-    rec = CallRecord("L7", caller_number="138", seat="G01", answered_at=from_epoch(T0), as_of=T0)
-    seats = {s.id for s in CFG.seats}
-    r = requests.registration(rec, seats)
-    assert r is not None and r.status == "registered" and r.open and r.seat == "G01"
-    assert requests.registration(CallRecord("L8", seat="tax12366", answered_at=from_epoch(T0)),
-                                 seats) is None  # the sub-centre answered: not ours  # fmt: skip
-    path = ["dispatched", "handled", "dispatched", "handled", "followed_up", "closed"]
-    for status in path:
-        r2 = requests.change(r, status, "张三", now=T0 + 1)
-        assert r2.as_of > r.as_of and r2.status_by == "张三"
-        r = r2
-    assert not r.open
-    with pytest.raises(requests.RequestError) as e:
-        requests.change(r, "dispatched", "x")
-    assert e.value.code == "bad_transition"
-    with pytest.raises(requests.RequestError) as e:
-        requests.change(r, "lost", "x")
-    assert e.value.code == "unknown_status"
-
-
-def test_a_replayed_registration_never_undoes_a_status(engine):
-    rec = CallRecord("L9", caller_number="138", seat="G01", answered_at=from_epoch(T0), as_of=T0)
-    reg = requests.registration(rec, {"G01"})
-    write(engine, reg)
-    done = requests.set_status(engine, "L9", "closed", "cli", "已办结")
-    write(engine, reg)  # the engine re-publishes the call after a restart
-    assert requests.load(engine, "L9").status == "closed" == done.status
-    assert [r.id for r in requests.query(engine, caller="138", open_only=True)] == []
-    with pytest.raises(requests.RequestError):
-        requests.set_status(engine, "nope", "closed", "cli")
-
-
-def test_first_contact_index_follows_answers_requests_and_the_window():
+def test_first_contact_index_follows_answers_orders_and_the_window():
     now = [T0]
     idx = FirstContactIndex(lambda: CFG, clock=lambda: now[0])
     answered = from_epoch(T0 - 60)
@@ -155,9 +122,11 @@ def test_first_contact_index_follows_answers_requests_and_the_window():
     idx.on_record(CallRecord("A2", caller_number="13800000002", seat="tax12366",
                              answered_at=answered))  # fmt: skip
     assert idx.seat_for("13800000002") is None  # the sub-centre is not a seat of the floor
-    closed = requests.RequestRecord("A1", "A1", "13800000001", "G03", "closed", answered,
-                                    answered, "x", "", T0)  # fmt: skip
-    idx.on_request(closed)
+    idx.on_request(WorkOrder(id="A1", state=State.FOLLOWED_UP, registered_at=answered,
+                             updated_at=answered))  # fmt: skip
+    assert idx.seat_for("13800000001") == "G03"  # followed up, not closed: still the seat's
+    idx.on_request(WorkOrder(id="A1", state=State.CLOSED, registered_at=answered,
+                             updated_at=answered))  # fmt: skip
     assert idx.seat_for("13800000001") is None
     idx.on_record(CallRecord("A3", caller_number="13800000001", seat="G05",
                              answered_at=from_epoch(T0 - 30)))  # fmt: skip
@@ -179,13 +148,14 @@ def test_first_contacts_are_rebuilt_from_the_store(engine):
             answered("R2", "139002", "G02", timedelta(hours=2)),
             answered("R3", "139003", "G03", timedelta(days=30)),
         ])  # fmt: skip
-    write(engine, requests.RequestRecord("R2", "R2", "139002", "G02", "closed", now, now, "x", "",
-                                         T0))  # fmt: skip
+    orders = WorkOrderService(engine, lambda: CFG)
+    orders.register_call("R2", seat="G02", caller_number="139002")
+    orders.act("R2", ADMIN, "close_on_spot", {"result": "已当场答复"})
     rows = recent_contacts(engine, CFG.first_contact.window_minutes)
     assert {r[3] for r in rows} == {"R1", "R2"}
     idx = FirstContactIndex(lambda: CFG)
     idx.load(rows)
-    assert idx.seat_for("139001") == "G01"  # no request row yet: open
+    assert idx.seat_for("139001") == "G01"  # no work order yet: open
     assert idx.seat_for("139002") is None  # closed
     assert idx.seat_for("139003") is None  # outside the window
 

@@ -78,6 +78,7 @@ def test_migration_up_from_empty(url: str) -> None:
             "ix_calls_caller_number": ["caller_number"],
             "ix_calls_seat": ["seat"],
             "ix_calls_outcome": ["outcome"],
+            "ix_calls_entered_updated": ["entered_at", "updated_at"],
         }
         assert [c["name"] for c in insp.get_check_constraints("calls")] == ["ck_calls_outcome"]
         heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())

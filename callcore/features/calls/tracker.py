@@ -193,6 +193,16 @@ class CallTracker(EventTable):
         rec.reason += f" ({status}): caller queued in its zone"
         return True
 
+    def _transfer_invalid(self, call: _Call, ev: dict) -> bool:
+        """A seat transferred the caller to no target: the caller is back in its queue."""
+        rec = call.record
+        if Flag.TRANSFER_RETURNED not in rec.flags:
+            rec.flags.append(Flag.TRANSFER_RETURNED)
+        target = clean_text(ev.get("Target", ""), 32)
+        rec.reason += f"; transfer to {target or '?'} failed (no such target)"
+        rec.reason += f": back in {ev.get('Route', '') or 'the queue'}, ahead of others"
+        return True
+
     def _affinity_missed(self, call: _Call, ev: dict) -> bool:
         call.record.reason += f" (not answered: {clean_text(ev.get('Status', ''), 20).lower()})"
         return True
@@ -213,6 +223,7 @@ class CallTracker(EventTable):
         UserEvent.ROUTE: _routed,
         UserEvent.TRANSFER: _transferred,
         UserEvent.TRUNK_FAILED: _trunk_failed,
+        UserEvent.TRANSFER_INVALID: _transfer_invalid,
         UserEvent.AFFINITY: _affinity_missed,
         UserEvent.QUEUE_EXIT: _queue_exited,
     }

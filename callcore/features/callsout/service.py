@@ -63,6 +63,8 @@ class OutboundRecord:
     """One `outbound_calls` row, as the store writer keeps it (kind `outbound_call`)."""
 
     STORE_KIND: ClassVar[str] = "outbound_call"
+    # `id` is digits: it is also the seat channel's Uniqueid and Linkedid, and the
+    # recordings file a call under its linkedid's digits
 
     id: str
     reason: str
@@ -235,7 +237,8 @@ class CallsOut:
         is kept) or SeatError before anything rings."""
         now = self._clock()
         rec = OutboundRecord(
-            id=uuid.uuid4().hex, reason=reason.value, started_at=now, as_of=now.timestamp(),
+            id=f"{uuid.uuid4().int % 10**20:020d}", reason=reason.value,
+            started_at=now, as_of=now.timestamp(),
             task_id=task_id, request_id=request_id, number=number.strip()[:128],
             presented=self._presented(dialed_hotline), seat=seat_id,
         )  # fmt: skip

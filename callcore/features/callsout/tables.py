@@ -1,4 +1,4 @@
-"""The calls-out tables (migration 0007_callsout): every outbound call, the callback and
+"""The calls-out tables (migration 0010_callsout): every outbound call, the callback and
 follow-up tasks, and which missed call joined which task."""
 
 from __future__ import annotations

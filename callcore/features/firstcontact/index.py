@@ -1,9 +1,9 @@
 """首接负责制 (first-contact responsibility): which seat a repeat caller is offered to first.
 
 A caller who spoke with a seat within the site's `first_contact.window_minutes`, and whose
-request from that call is still open, is offered to that seat first. The route handler
-asks on every call, so the answer comes from memory: this index is fed by call records
-(a seat answered) and request changes, and rebuilt from the store at start and
+work order from that call is not closed (nor merged), is offered to that seat first. The
+route handler asks on every call, so the answer comes from memory: this index is fed by call records
+(a seat answered) and work-order changes, and rebuilt from the store at start and
 periodically (in a thread), so changes made elsewhere (the CLI) arrive too.
 """
 
@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from callcore.features.workorders.registration import OPEN, RequestRecord, Status
+from callcore.features.workorders.model import OPEN, State, WorkOrder
+from callcore.features.workorders.tables import WorkOrderRow
 from callcore.records import CallRecord
-from callcore.store.models import Call, Request
+from callcore.store.models import Call
 from config.directory import national
 from config.schema import SiteConfig
 from seats.membership import SeatLookup
@@ -86,20 +87,21 @@ class FirstContactIndex:
                 Contact(rec.seat, rec.answered_at.timestamp(), rec.linkedid),
             )
 
-    def on_request(self, req: RequestRecord) -> None:
+    def on_request(self, order: WorkOrder) -> None:
+        """A work order changed: its caller stays the seat's while it is not closed."""
         with self._lock:
-            held = self._by_request.get(req.id)
+            held = self._by_request.get(order.id)
             if held is not None:
-                held.open = req.status in OPEN
+                held.open = order.state in OPEN
 
     def load(self, rows: Iterable[tuple[str, str, datetime, str, str | None]]) -> None:
-        """Merge (caller, seat, answered_at, request id, status or None) rows from the store."""
+        """Merge (caller, seat, answered_at, order id, state or None) rows from the store."""
         with self._lock:
             cfg = self._config()
             for caller, seat, answered_at, request_id, status in rows:
                 if self._lookup.by_id(cfg, seat) is None or not caller:
                     continue
-                is_open = status is None or Status(status) in OPEN
+                is_open = status is None or State(status) in OPEN
                 held = self._by_request.get(request_id)
                 if held is not None:
                     held.open = is_open
@@ -134,19 +136,19 @@ class FirstContactIndex:
 def recent_contacts(
     engine: Engine, window_minutes: int, now: datetime | None = None
 ) -> list[tuple[str, str, datetime, str, str | None]]:
-    """(caller, seat, answered_at, request id, request status) of calls answered by a seat
+    """(caller, seat, answered_at, order id, order state) of calls answered by a seat
     within the window, from the store (run in a thread)."""
     now = now or datetime.now(UTC)
-    calls, reqs = Call.__table__, Request.__table__
+    calls, orders = Call.__table__, WorkOrderRow.__table__
     stmt = (
         select(
             calls.c.caller_number,
             calls.c.seat,
             calls.c.answered_at,
             calls.c.linkedid,
-            reqs.c.status,
+            orders.c.state,
         )
-        .select_from(calls.outerjoin(reqs, reqs.c.id == calls.c.linkedid))
+        .select_from(calls.outerjoin(orders, orders.c.id == calls.c.linkedid))
         .where(calls.c.answered_at >= now - timedelta(minutes=window_minutes))
         .where(calls.c.seat != "")
         .where(calls.c.caller_number != "")

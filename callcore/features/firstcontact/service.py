@@ -1,7 +1,7 @@
 """First contact in the engine: who a repeat caller is offered to, answered from memory.
 
 The route handler asks on every call, so the index lives in memory; it follows call
-records and request changes as they happen and is re-read from the store periodically
+records and work-order changes as they happen and is re-read from the store periodically
 (in a thread), so changes made elsewhere (the CLI, another node) arrive too.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from callcore.features.firstcontact.index import FirstContactIndex, recent_contacts
 from callcore.features.routing.decision import FirstContact
-from callcore.features.workorders.registration import RequestRecord
+from callcore.features.workorders.model import WorkOrder
 from callcore.records import CallRecord
 from config.schema import SiteConfig
 from seats.states import SeatState
@@ -35,8 +35,8 @@ class FirstContactService:
     def on_record(self, rec: CallRecord) -> None:
         self.index.on_record(rec)
 
-    def on_request(self, req: RequestRecord) -> None:
-        self.index.on_request(req)
+    def on_request(self, order: WorkOrder) -> None:
+        self.index.on_request(order)
 
     def first_contact(self, caller: str) -> FirstContact | None:
         """The seat this caller is offered to first, if it is available now."""

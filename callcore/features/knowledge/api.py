@@ -8,7 +8,6 @@ Accept-Language asks for English.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,17 +35,14 @@ ARTICLE = "/api/v1/knowledge/articles/{article_id}"
 T = TypeVar("T")
 
 
-def _lang(req: ApiRequest) -> str:
-    return "en" if req.request.headers.get("Accept-Language", "").startswith("en") else "zh"
-
-
 async def _call(req: ApiRequest, op: Callable[[KnowledgeService], T]) -> T:
     """Run `op` on the service in a thread; refusals as error replies."""
-    service: KnowledgeService = req.services.need("knowledge")  # 503 without it
-    try:
-        return await asyncio.to_thread(op, service)
-    except KnowledgeError as exc:
-        raise ApiError(_STATUS.get(exc.code, 400), exc.code, exc.text(_lang(req))) from None
+    return await req.in_thread(
+        "knowledge",
+        op,
+        KnowledgeError,
+        lambda e: ApiError(_STATUS.get(e.code, 400), e.code, e.text(req.lang)),
+    )
 
 
 def _actor(req: ApiRequest) -> str:

@@ -7,4 +7,7 @@ scored on a scorecard; a submitted score is never edited, a correction is its ne
 - tables.py: `qa_samples` and the append-only `qa_scores` (migration 0006_quality).
 - service.py: drawing a day's samples from the store (idempotent), a reviewer's queue,
   submitting and correcting scores (each audited), a seat's own scores and summaries.
+- schedule.py: the engine's daily draw of the day before, in a thread.
+- api.py: the reviewers' endpoints (role qa) and a seat's own scores and summary.
+- cli.py: `callcore qa draw|queue|show|score|correct|summary`.
 """

@@ -52,6 +52,15 @@ def ordered(reasons: Iterable[str]) -> list[str]:
     return sorted(set(reasons), key=lambda r: _ORDER.get(r, len(_ORDER)))
 
 
+def mask_number(number: str) -> str:
+    """A citizen's number with its middle hidden (`138****5678`): a reviewer needs to know
+    whose call it is, never the whole number; short numbers keep two digits in front."""
+    if len(number) <= 4:
+        return "*" * len(number)
+    keep = 3 if len(number) >= 11 else 2
+    return number[:keep] + "*" * (len(number) - keep - 4) + number[-4:]
+
+
 # -- sampling -------------------------------------------------------------------------------
 
 
@@ -148,13 +157,36 @@ def draw(
 
 
 class QualityError(Exception):
-    """A refused QA operation; `status` is the HTTP status an API answers with."""
+    """A refused QA operation; `status` is the HTTP status an API answers with. `message`
+    is English and names what is wrong; `text("zh")` puts it in Chinese for people."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+
+    def text(self, lang: str = "zh") -> str:
+        zh = _REFUSED.get(self.code)
+        return zh.format(msg=self.message) if lang == "zh" and zh else self.message
+
+
+# The refusals in Chinese; {msg} is the English message (it quotes the item or value).
+_REFUSED = {
+    "unknown_sample": "该通话未被抽中质检：{msg}",
+    "already_scored": "该样本已评分，请提交更正",
+    "not_scored": "该通话尚未评分，无可更正",
+    "no_reason": "更正须写明原因",
+    "not_a_reviewer": "不是质检员：{msg}",
+    "not_yourself": "质检员只能以本人身份评分：{msg}",
+    "no_reviewer": "请指明代哪位质检员评分（reviewer）",
+    "bad_marks": "评分有误：{msg}",
+    "bad_period": "周期须为 day、week 或 month",
+    "bad_status": "状态须为 pending、scored 或 all",
+    "version_taken": "该版本刚被他人写入，请重新查看后再提交",
+    "unknown_scorecard": "评分表未配置：{msg}",
+    "no_quality": "站点配置没有质检（quality）部分",
+}
 
 
 @dataclass(frozen=True)

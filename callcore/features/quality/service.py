@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,8 @@ from callcore.features.quality.model import (
     summarize,
 )
 from callcore.features.quality.tables import QaSample, QaScore
+from callcore.records import CallRecord
+from callcore.store.db import get_call
 from callcore.store.models import AuditEntry, Call, CallLeg
 from config.quality import QualitySettings, Scorecard
 from config.schema import SiteConfig
@@ -47,6 +50,7 @@ audit_t = AuditEntry.__table__
 calls_t = Call.__table__
 legs_t = CallLeg.__table__
 _CHUNK = 500
+STATUSES = ("pending", "scored", "all")
 
 
 def _sample(row: Any) -> Sample:
@@ -56,6 +60,48 @@ def _sample(row: Any) -> Sample:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who asked, for the audit: a token's name and role (a reviewer's id from the CLI)."""
+
+    name: str
+    role: str = "qa"
+
+
+def _audit(
+    conn: Connection, who: Actor, action: str, target: str, detail: dict[str, Any], at: datetime
+) -> None:
+    """The audit row, in the caller's transaction: the action and its audit stand or fall
+    together."""
+    conn.execute(
+        insert(audit_t),
+        [{
+            "id": str(uuid.uuid4()), "at": at, "actor": who.name[:64], "role": who.role[:16],
+            "action": action, "target": target,
+            "detail": json.dumps(detail, ensure_ascii=False), "result": "ok", "error": "",
+            "as_of": at.timestamp(),
+        }],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A sample in a queue, with the current version of its score if it has one."""
+
+    sample: Sample
+    score: Score | None = None
+
+
+@dataclass(frozen=True)
+class SampleView:
+    """What a reviewer opens: the sample, the stored call, its rating, its score versions."""
+
+    sample: Sample
+    call: CallRecord | None
+    rating: dict[str, Any] | None
+    history: list[Score]
+
+
 class QualityService:
     def __init__(
         self,
@@ -63,13 +109,16 @@ class QualityService:
         config: Callable[[], SiteConfig],
         *,
         unsatisfied: Callable[[Iterable[str]], set[str]] = lambda ids: set(),
+        rating_of: Callable[[str], dict[str, Any] | None] = lambda linkedid: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`unsatisfied` tells which calls were rated 不满意 / 非常不满意 (the ratings
-        feature's `RatingService.unsatisfied_calls`)."""
+        """`unsatisfied` tells which calls were rated 不满意 / 非常不满意, `rating_of` a
+        call's rating (the ratings feature's `RatingService.unsatisfied_calls` and
+        `rating_of`)."""
         self._engine = engine
         self._config = config
         self._unsatisfied = unsatisfied
+        self._rating_of = rating_of
         self._clock = clock
 
     def _settings(self) -> QualitySettings:
@@ -83,6 +132,13 @@ class QualityService:
         if card is None:
             raise QualityError(409, "unknown_scorecard", f"scorecard {card_id!r} is not configured")
         return card
+
+    def scorecard(self, card_id: str) -> Scorecard | None:
+        """A configured scorecard (None once it is gone from the config)."""
+        return self._settings().scorecard(card_id or None)
+
+    def timezone(self) -> str:
+        return self._config().site.timezone
 
     def _reviewer(self, reviewer: str) -> None:
         if all(r.id != reviewer for r in self._settings().reviewers):
@@ -177,10 +233,65 @@ class QualityService:
         with self._engine.connect() as conn:
             return [_sample(r) for r in conn.execute(stmt).mappings()]
 
+    def samples(
+        self,
+        *,
+        day: date | None = None,
+        reviewer: str | None = None,
+        seat: str | None = None,
+        status: str = "pending",
+        limit: int = 500,
+    ) -> list[Queued]:
+        """Samples by day, reviewer, seat and status (`pending`: not scored yet, `scored`,
+        `all`), oldest day first, each with its current score."""
+        if status not in STATUSES:
+            raise QualityError(400, "bad_status", f"status is one of {', '.join(STATUSES)}")
+        stmt = select(samples_t)
+        for column, value in ((samples_t.c.day, day), (samples_t.c.reviewer, reviewer),
+                              (samples_t.c.seat, seat)):  # fmt: skip
+            if value is not None:
+                stmt = stmt.where(column == value)
+        scored = exists().where(scores_t.c.linkedid == samples_t.c.linkedid)
+        if status != "all":
+            stmt = stmt.where(scored if status == "scored" else ~scored)
+        stmt = stmt.order_by(samples_t.c.day, samples_t.c.seat, samples_t.c.linkedid).limit(limit)
+        with self._engine.connect() as conn:
+            found = [_sample(r) for r in conn.execute(stmt).mappings()]
+            ids = [s.linkedid for s in found]
+            newest = {s.linkedid: s for s in current(self._scores_of(conn, ids))}
+        return [Queued(s, newest.get(s.linkedid)) for s in found]
+
+    def _scores_of(self, conn: Connection, linkedids: list[str]) -> list[Score]:
+        out: list[Score] = []
+        for i in range(0, len(linkedids), _CHUNK):
+            stmt = select(scores_t).where(scores_t.c.linkedid.in_(linkedids[i : i + _CHUNK]))
+            out.extend(Score.from_row(r) for r in conn.execute(stmt).mappings())
+        return out
+
+    def view(self, linkedid: str, by: Actor) -> SampleView:
+        """A sample with its call, its rating and every version of its score. Audited (the
+        call is a citizen's personal data), in the same transaction as the read."""
+        with self._engine.begin() as conn:
+            found = self._samples(conn, [linkedid])
+            if not found:
+                raise QualityError(404, "unknown_sample", f"call {linkedid!r} is not sampled")
+            call = get_call(conn, linkedid)
+            history = self._history(conn, linkedid)
+            _audit(conn, by, "qa_view", linkedid, {"seat": found[0].seat}, self._now())
+        return SampleView(found[0], call, self._rating_of(linkedid), history)
+
+    def reviewer_of(self, name: str) -> str | None:
+        """The reviewer id a token's name stands for (the id itself or the reviewer's name)."""
+        for r in self._settings().reviewers:
+            if name in (r.id, r.name):
+                return r.id
+        return None
+
     # -- scoring ----------------------------------------------------------------------------
 
-    def submit(self, reviewer: str, linkedid: str, marks: Marks) -> Score:
-        """A sample's first score. A call already scored is refused: correct it instead."""
+    def submit(self, reviewer: str, linkedid: str, marks: Marks, by: Actor | None = None) -> Score:
+        """A sample's first score. A call already scored is refused: correct it instead.
+        `by` is who sent it, for the audit (default: the reviewer)."""
         self._reviewer(reviewer)
         with self._engine.begin() as conn:
             found = self._samples(conn, [linkedid])
@@ -190,20 +301,22 @@ class QualityService:
                 raise QualityError(409, "already_scored", "already scored: submit a correction")
             score = first_score(found[0], reviewer, self._card(found[0].scorecard), marks,
                                 self._now())  # fmt: skip
-            self._insert(conn, score, "qa_score")
+            self._insert(conn, score, "qa_score", by)
         return score
 
-    def correct(self, reviewer: str, linkedid: str, marks: Marks, reason: str) -> Score:
+    def correct(
+        self, reviewer: str, linkedid: str, marks: Marks, reason: str, by: Actor | None = None
+    ) -> Score:
         """The next version of a call's score; every earlier version is kept as it was."""
         self._reviewer(reviewer)
         with self._engine.begin() as conn:
             history = self._history(conn, linkedid)
             card = self._card(history[-1].scorecard) if history else self._card("")
             score = correction(history, reviewer, card, marks, reason, self._now())
-            self._insert(conn, score, "qa_correct")
+            self._insert(conn, score, "qa_correct", by)
         return score
 
-    def _insert(self, conn: Connection, score: Score, action: str) -> None:
+    def _insert(self, conn: Connection, score: Score, action: str, by: Actor | None = None) -> None:
         try:
             conn.execute(insert(scores_t), [score.row()])
         except IntegrityError:  # the transaction is rolled back by the caller's block
@@ -213,18 +326,11 @@ class QualityService:
             ) from None  # fmt: skip
         detail = {
             "linkedid": score.linkedid, "version": score.version, "seat": score.seat,
-            "scorecard": score.scorecard, "total": score.total, "failed": score.failed,
-            "reason": score.reason,
+            "reviewer": score.reviewer, "scorecard": score.scorecard, "total": score.total,
+            "failed": score.failed, "reason": score.reason,
         }  # fmt: skip
-        conn.execute(
-            insert(audit_t),
-            [{
-                "id": str(uuid.uuid4()), "at": score.submitted_at, "actor": score.reviewer,
-                "role": "qa", "action": action, "target": score.linkedid,
-                "detail": json.dumps(detail, ensure_ascii=False), "result": "ok", "error": "",
-                "as_of": score.submitted_at.timestamp(),
-            }],
-        )  # fmt: skip
+        who = by or Actor(score.reviewer)
+        _audit(conn, who, action, score.linkedid, detail, score.submitted_at)
 
     def _history(self, conn: Connection, linkedid: str) -> list[Score]:
         stmt = select(scores_t).where(scores_t.c.linkedid == linkedid).order_by(scores_t.c.version)

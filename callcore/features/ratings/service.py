@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, func, literal, select
+from sqlalchemy import Engine, case, column, func, literal, select, table
 
 from callcore.features.ratings.model import (
     GROUPINGS,
@@ -24,14 +24,15 @@ from callcore.features.ratings.model import (
     rating_record,
 )
 from callcore.features.ratings.tables import Rating
-from callcore.store.models import Call, CallLeg, Request
+from callcore.store.models import Call, CallLeg
 from config.ratings import LEVELS
 from config.schema import SiteConfig
 
 ratings = Rating.__table__
 calls = Call.__table__
 legs = CallLeg.__table__
-requests = Request.__table__
+# the work orders' table by name: work orders are a sibling feature, not imported here
+orders = table("workorders", column("id"))
 
 
 class RatingsDisabled(RuntimeError):
@@ -64,11 +65,8 @@ class RatingService:
             call_row = call.first() or {}
             chain = conn.execute(select(legs).where(legs.c.linkedid == linkedid)).mappings()
             chain_rows = list(chain)
-            request_id = conn.execute(
-                select(requests.c.id)
-                .where(requests.c.linkedid == linkedid)
-                .order_by(requests.c.registered_at.desc().nulls_last())
-                .limit(1)
+            request_id = conn.execute(  # a call registers the work order named after it
+                select(orders.c.id).where(orders.c.id == linkedid)
             ).scalar()
         seat_zone = {s.id: s.zone for s in self._config().seats}
         return context_of(call_row, chain_rows, request_id or "", seat_zone)
@@ -131,6 +129,16 @@ class RatingService:
                 )
                 out.update(conn.execute(stmt).scalars())
         return out
+
+    def rating_of(self, linkedid: str) -> dict[str, Any] | None:
+        """A call's rating row (level, key, outcome, at), or None if it has none (QA's view
+        of a sampled call)."""
+        stmt = select(ratings.c.level, ratings.c.key, ratings.c.outcome, ratings.c.at).where(
+            ratings.c.linkedid == linkedid
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
 
     def figures(
         self, since: datetime, until: datetime, grouping: str = "all"

@@ -10,5 +10,8 @@
 - export.py: xlsx (a sheet per grouping), CSV (UTF-8 with BOM), JSON.
 - charts.py: PNG charts (matplotlib Agg, a CJK font).
 - queuelog.py: figures from Asterisk's queue_log alone, as queue tools read it.
-- cli.py: the `report` click group (show, staffing, queue-log); api.py: its endpoints.
+- cli.py: the `report` click group (show, staffing, rollups, queue-log); api.py: its
+  endpoints. files.py: a report with its xlsx and charts (the demo's own report).
+- rollups.py, tables.py: settled days kept in the store (migration 0009_report_rollups).
+- current.py: seats needed this interval per zone, once per interval (the monitor).
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -123,11 +124,16 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=220)
 
 
-def _print(rep: Report) -> None:
-    console = _console()
+def print_report(
+    rep: Report, console: Console | None = None, only: Sequence[str] | None = None
+) -> None:
+    """The report in the terminal: a table per grouping (or those in `only`), the total,
+    the worst 24 hours."""
+    console = console or _console()
     headers = dict(rep.columns())
     zh = rep.lang == "zh"
-    for grouping, rows in [*rep.groups.items(), ("", [])]:
+    shown = [(g, rows) for g, rows in rep.groups.items() if only is None or g in only]
+    for grouping, rows in [*shown, ("", [])]:
         title = (
             export.grouping_title(grouping, rep.lang) if grouping else ("总计" if zh else "total")
         )
@@ -199,7 +205,7 @@ def show(
     if as_json:
         click.echo(export.to_json(rep))
     else:
-        _print(rep)
+        print_report(rep)
     for path in written:
         click.echo(str(path), err=as_json)
 
@@ -258,6 +264,22 @@ def staffing(env: _Env, day: str, forecast: bool, weeks: int, interval: str, as_
         click.echo(json.dumps(s.as_dict(), ensure_ascii=False, indent=1))
     else:
         _print_staffing(s, env.config.site.lang)
+
+
+@report.command("rollups")
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: five weeks ago).")
+@click.option("--to", "end", help="Last day, inclusive (default: today).")
+@click.pass_obj
+def keep_rollups(env: _Env, start: str | None, end: str | None) -> None:
+    """Build or refresh the kept days reports read (汇总); unchanged days are left alone."""
+    try:
+        first, last = (date.fromisoformat(x) if x else None for x in (start, end))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if first and last and first > last:
+        raise click.BadParameter(f"--from {first} is after --to {last}")
+    for day, what in _service(env).keep_rollups(first, last):
+        click.echo(f"{day} {what}")
 
 
 @report.command("queue-log")

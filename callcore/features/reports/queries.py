@@ -187,7 +187,10 @@ def _joins(start: datetime, end: datetime, now: datetime) -> tuple[Any, Any]:
         .where(e.c.state == "wrap_up", e.c.linkedid != "", e.c.at >= start, e.c.at < tail)
         .subquery("ends")
     )
-    until = func.coalesce(epoch(ends.c.nxt), literal(min(tail, now).timestamp()))
+    # a wrap-up with no later change lasts a day at most (or until now): a bound of the
+    # call's own, not of the range asked for, so a day's rollup and a month agree
+    cap = earlier(epoch(ends.c.at) + CALL_TAIL.total_seconds(), literal(now.timestamp()))
+    until = func.coalesce(epoch(ends.c.nxt), cap)
     wrap = (
         select(ends.c.linkedid, func.sum(until - epoch(ends.c.at)).label("s"))
         .group_by(ends.c.linkedid)
@@ -342,6 +345,34 @@ def call_sums(
         for row in conn.execute(stmt):
             getattr(out.setdefault(key_of(*row[:width]), Acc()), hist)[int(row[width])] += int(
                 row[width + 1]
+            )
+    return out
+
+
+def source_sums(
+    conn: Connection, start: datetime, end: datetime, sources: Sequence[ColumnSource]
+) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """The column sources' numbers summed per call key (`KEYS`) over the calls that
+    arrived in [start, end): ([key: value], {optional counter: sum}) per row. Apart from
+    the calls' own sums, so those can come from rollups while ratings keep arriving."""
+    k = calls.c
+    keys = [bucket(k.entered_at), k.route, k.hotline, k.seat]
+    out: list[tuple[dict[str, Any], dict[str, float]]] = []
+    for i, src in enumerate(sources):
+        sub = src.select(start, end).subquery(f"src{i}")
+        stmt = (
+            select(*keys, *[func.coalesce(func.sum(sub.c[n]), 0.0) for n in src.counters])
+            .select_from(calls.join(sub, sub.c.linkedid == k.linkedid))
+            .where(k.entered_at >= start, k.entered_at < end)
+            .group_by(*keys)
+        )
+        for row in conn.execute(stmt):
+            values = row[len(KEYS) :]
+            out.append(
+                (
+                    dict(zip(KEYS, row[: len(KEYS)], strict=True)),
+                    {n: float(v) for n, v in zip(src.counters, values, strict=True)},
+                )
             )
     return out
 

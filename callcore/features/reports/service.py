@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
 from config.schema import SiteConfig
 
-from . import erlang, queries
+from . import erlang, queries, rollups
 from .model import (
     BUCKET_SECONDS,
     FIGURES,
@@ -49,6 +50,9 @@ _DB_KEY = {
     Grouping.SEAT: "seat",
 }
 _SEAT_KEY = {Grouping.ZONE: "zone", Grouping.SEAT: "seat"}
+# How many days back the hourly upkeep of rollups looks: the forecast's four weeks (the
+# monitor's staffing reads them every interval) and a week more for late reconciliations.
+ROLLUP_DAYS = 35
 
 
 class ReportService:
@@ -82,21 +86,21 @@ class ReportService:
         now = self.clock()
         targets = cfg.site.targets
         reasons = [r.id for r in cfg.pause_reasons]
+        dims = {_DB_KEY[g] for g in wanted} | {"bucket"}
         with self.engine.connect() as conn:
             queries.tune(conn)
-            ct = queries.load_calls(conn, rng.start, rng.end, targets, self.sources, now)
-            try:
-                sums = {
-                    g: queries.call_sums(conn, ct, [_DB_KEY[g]], self._key_of(cfg, g, interval))
-                    for g in wanted
-                }
-                whole = queries.call_sums(conn, ct, [], lambda: "")
-                times, answered = queries.arrivals(conn, ct)
-            finally:
-                ct.drop(conn)
-                conn.commit()
-            seat_rows = queries.seat_time(conn, rng.start, rng.end, now)
+            part = rollups.gather(conn, rng, cfg.site.timezone, targets, now, dims)
+            given = queries.source_sums(conn, rng.start, rng.end, self.sources)
+            conn.commit()
+        _add_sources(part, given, {n for src in self.sources for n in src.counters})
+        sums = {
+            g: _group(part.sums.get(_DB_KEY[g], {}), self._key_of(cfg, g, interval)) for g in wanted
+        }
+        whole = _group(part.sums.get("bucket", {}), lambda *_k: "")
+        times, answered = part.arrivals()
+        seat_rows = part.seat_rows
         total = whole.get("", Acc())
+        total.sources |= {n for src in self.sources for n in src.counters}
         seat_time = _seat_time(seat_rows)
         total.seat_time.update(seat_time[None].get("", Acc()).seat_time)
         groups: dict[str, list[Row]] = {}
@@ -126,6 +130,20 @@ class ReportService:
             generated_at=now,
             lang=lang,
         )
+
+    def keep_rollups(self, first: date | None = None, last: date | None = None) -> list[Any]:
+        """Bring the kept days first..last (default: the last `ROLLUP_DAYS` local days) up
+        to date, so that reports read them rather than build them: (day, kept | built |
+        unsettled) per day. Run by the engine every hour, and by `callcore report rollups`."""
+        cfg = self.config()
+        now = self.clock()
+        tz = cfg.site.timezone
+        today = now.astimezone(ZoneInfo(tz)).date()
+        last = last or today
+        first = first or last - timedelta(days=ROLLUP_DAYS)
+        with self.engine.connect() as conn:
+            queries.tune(conn)
+            return rollups.build(conn, first, last, tz, cfg.site.targets, now)
 
     @staticmethod
     def _key_of(cfg: SiteConfig, g: Grouping, interval: int) -> Callable[[Any], str]:
@@ -191,23 +209,12 @@ class ReportService:
         per: dict[tuple[str, str], Acc] = defaultdict(Acc)
         zone: dict[str, Acc] = defaultdict(Acc)
         now = self.clock()
+        slot_zone = cache(
+            lambda b, r: (interval_key(int(b), tz, interval)[11:], zone_of_route(r or ""))
+        )
         for rng in ranges:
-            ct = queries.load_calls(conn, rng.start, rng.end, cfg.site.targets, (), now)
-            try:
-                rows = queries.call_sums(
-                    conn,
-                    ct,
-                    ["bucket", "route"],
-                    cache(
-                        lambda b, r: (
-                            interval_key(int(b), tz, interval)[11:],
-                            zone_of_route(r or ""),
-                        )
-                    ),
-                )
-            finally:
-                ct.drop(conn)
-                conn.commit()
+            part = rollups.gather(conn, rng, tz, cfg.site.targets, now, ["bucket_route"])
+            rows = _group(part.sums.get("bucket_route", {}), slot_zone)
             for (slot, z), acc in rows.items():
                 if not z or z.startswith("trunk:"):
                     continue  # the sub-centre's own seats answer those
@@ -294,6 +301,31 @@ class ReportService:
                     )
                 )
         return Staffing(day, interval, kind, based_on, rows, params)
+
+
+def _group(accs: dict[Any, Acc], key_of: Callable[..., Any]) -> dict[Any, Acc]:
+    """Sums at the database's keys merged into the report's groups."""
+    out: dict[Any, Acc] = {}
+    for key, acc in accs.items():
+        out.setdefault(key_of(*key), Acc()).merge(acc)
+    return out
+
+
+def _add_sources(
+    part: rollups.Part, given: list[tuple[dict[str, Any], dict[str, float]]], names: set[str]
+) -> None:
+    """The column sources' sums into the calls' groups; every group with calls shows
+    the sources' figures (zero rather than absent)."""
+    if not names:
+        return
+    for dim, accs in part.sums.items():
+        for acc in accs.values():
+            acc.sources |= names
+        for keys, values in given:
+            acc = accs.setdefault(tuple(keys[k] for k in rollups.DIMS[dim]), Acc())
+            acc.sources |= names
+            for name, v in values.items():
+                acc.counters[name] += v
 
 
 def _seat_time(rows: list[tuple[str, str, str, str, float]]) -> dict[str | None, dict[str, Acc]]:

@@ -42,7 +42,7 @@ class LegKind:
     TRANSFER_IN = "transfer_in"  # brought in by the 12366 sub-centre over its trunk
     BLIND = "blind"  # a seat's blind transfer
     ATTENDED = "attended"  # a seat's attended transfer (after a consultation)
-    RETURNED = "returned"  # back to a queue after a sub-centre did not answer / failed
+    RETURNED = "returned"  # back to a queue: a sub-centre did not answer, or no such target
 
 
 @dataclass(frozen=True)
@@ -229,11 +229,23 @@ class LegTracker(EventTable):
             queue = f"seat:{seat.id}" if seat is not None else queue
         self._open(call, ev, LegKind.RETURNED, queue or "queue", from_seat=leg.from_seat)
 
+    def _transfer_invalid(self, call: _Call, ev: dict) -> None:
+        """A transfer to no target: its leg failed at once, and the caller is back in the
+        queue it came from, ahead of the others (`[cc-xfer-invalid]`)."""
+        from_seat = self._seat_of(ev.get("Transferer", ""))
+        via = clean_text(ev.get("Via", ""), 16) or "softphone"
+        self._close(call, ev, "transferred")
+        self._open(call, ev, LegKind.BLIND, ev.get("Target", "") or "?", from_seat=from_seat,
+                   via=via)  # fmt: skip
+        self._close(call, ev, "failed")
+        self._open(call, ev, LegKind.RETURNED, ev.get("Route", "") or "queue", from_seat=from_seat)
+
     _USER_EVENTS: ClassVar[dict[str, Callable[[LegTracker, _Call, dict], None]]] = {
         UserEvent.ROUTE: _first_leg,
         UserEvent.AFFINITY: _affinity_missed,
         UserEvent.TRANSFER: _arrived_by_transfer,
         UserEvent.TRUNK_FAILED: _trunk_failed,
+        UserEvent.TRANSFER_INVALID: _transfer_invalid,
     }
 
     def _consult(self, ev: dict) -> None:

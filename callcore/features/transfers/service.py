@@ -27,6 +27,12 @@ from seats.service import SeatService
 from seats.sessions import SeatError
 
 CONTEXT = "cc-transfer"
+WRONG_NUMBER_SOUND = "cc-xfer-invalid"  # played to a caller transferred to no target
+
+
+def prompts(cfg: SiteConfig) -> dict[str, str]:
+    """Sound name -> Mandarin text of what the transfer dialplan plays."""
+    return {WRONG_NUMBER_SOUND: cfg.transfers.wrong_number_notice}
 
 
 class Ami(Protocol):

@@ -149,26 +149,6 @@ OPEN = frozenset(State) - TERMINAL
 HANDLING = frozenset({State.DISPATCHED, State.SIGNED, State.RETURNED, State.EXTENSION_REQUESTED})
 _AT_UNIT = frozenset({State.DISPATCHED, State.SIGNED, State.EXTENSION_REQUESTED})
 
-# The statuses before work orders (the `requests` table), both ways.
-LEGACY_STATUS: dict[State, str] = {
-    State.REGISTERED: "registered",
-    State.DISPATCHED: "dispatched",
-    State.SIGNED: "dispatched",
-    State.RETURNED: "dispatched",
-    State.EXTENSION_REQUESTED: "dispatched",
-    State.REPLIED: "handled",
-    State.FOLLOWED_UP: "followed_up",
-    State.CLOSED: "closed",
-    State.MERGED: "closed",
-}
-FROM_LEGACY: dict[str, State] = {
-    "registered": State.REGISTERED,
-    "dispatched": State.DISPATCHED,
-    "handled": State.REPLIED,
-    "followed_up": State.FOLLOWED_UP,
-    "closed": State.CLOSED,
-}
-
 
 def label(value: State | Action, lang: str = "zh") -> str:
     words = STATE_LABELS[value] if isinstance(value, State) else ACTION_LABELS[value]

@@ -3,9 +3,8 @@ the change feed and the figures per unit and class.
 
 Synchronous SQLAlchemy (callers run it in a thread). Each operation is one transaction that
 first bumps the change counter (`tables.WorkOrderRev`), which serialises the writers, then
-loads the order, lets `model.apply` judge the step and writes the order, its new history
-entries and its row in the `requests` table (the status mapped back, for the readers of
-that table). A refused step raises `WorkOrderError` and the transaction rolls back: nothing
+loads the order, lets `model.apply` judge the step and writes the order and its new history
+entries. A refused step raises `WorkOrderError` and the transaction rolls back: nothing
 changes. A step given an idempotency key that the order's history already holds is a replay
 and returns the order as it stands; registering an order that exists returns it.
 """
@@ -41,8 +40,7 @@ from callcore.features.workorders.tables import (
     WorkOrderUnit,
 )
 from callcore.records import CallRecord
-from callcore.store.kinds import KIND, clean_kind, upsert_any
-from callcore.store.models import Call, Request
+from callcore.store.models import Call
 from config.schema import SiteConfig
 from config.workorders import RequestType, Urgency
 
@@ -50,7 +48,6 @@ orders_t = WorkOrderRow.__table__
 events_t = WorkOrderEvent.__table__
 units_t = WorkOrderUnit.__table__
 rev_t = WorkOrderRev.__table__
-requests_t = Request.__table__
 calls_t = Call.__table__
 
 _LIST_FIELDS = ("assist_units", "calls_in", "calls_out", "recordings", "ratings")
@@ -212,6 +209,10 @@ class WorkOrderService:
     def now(self) -> datetime:
         return self._clock()
 
+    def timezone(self) -> str:
+        """The site's timezone: local days (figures, the daily batch) are counted in it."""
+        return self._config().site.timezone
+
     # -- writing --------------------------------------------------------------------------
 
     def _bump(self, conn: Connection, now: datetime) -> int:
@@ -245,30 +246,6 @@ class WorkOrderService:
             if units:
                 conn.execute(insert(units_t), units)
         conn.execute(insert(events_t).values(_event_row(event, rev)))
-        self._mirror(conn, order, event)
-
-    def _mirror(self, conn: Connection, order: WorkOrder, event: Event) -> None:
-        """The order's row in `requests`, its status mapped back, newer than what is held."""
-        held = conn.execute(
-            select(requests_t.c.as_of, requests_t.c.note).where(requests_t.c.id == order.id)
-        ).first()
-        as_of = max(event.at.timestamp(), held.as_of + 0.001 if held else 0.0)
-        row = clean_kind(
-            {
-                KIND: "request",
-                "id": order.id,
-                "linkedid": order.calls_in[0] if order.calls_in else order.id,
-                "caller_number": order.caller_number,
-                "seat": order.seat,
-                "status": model.LEGACY_STATUS[order.state],
-                "registered_at": order.registered_at,
-                "status_at": event.at,
-                "status_by": event.actor,
-                "note": event.note or (held.note if held else ""),
-                "as_of": as_of,
-            }
-        )
-        upsert_any(conn, [row])
 
     def _replayed(self, conn: Connection, order_id: str, key: str | None) -> bool:
         if key is None:
@@ -324,49 +301,25 @@ class WorkOrderService:
             answered_at=rec.answered_at,
         )
 
-    def adopt_requests(self, limit: int = 1000) -> int:
-        """Requests registered in the `requests` table (by the engine's journaled writer)
-        that have no work order yet become work orders; returns how many."""
+    def register_answered(self, since: datetime, seats: Iterable[str], limit: int = 500) -> int:
+        """Calls a seat of `seats` answered since `since` that have no work order yet get
+        one (a registration missed while the store was away, or before a crash); how many."""
         stmt = (
-            select(requests_t, calls_t.c.hotline, calls_t.c.caller_name)
-            .select_from(requests_t.outerjoin(calls_t, calls_t.c.linkedid == requests_t.c.linkedid))
-            .where(~exists().where(orders_t.c.id == requests_t.c.id))
-            .order_by(requests_t.c.registered_at)
+            select(calls_t.c.linkedid, calls_t.c.seat, calls_t.c.caller_number,
+                   calls_t.c.caller_name, calls_t.c.hotline, calls_t.c.answered_at)
+            .where(calls_t.c.answered_at >= since, calls_t.c.seat.in_(list(seats)))
+            .where(~exists().where(orders_t.c.id == calls_t.c.linkedid))
+            .order_by(calls_t.c.answered_at)
             .limit(limit)
-        )
+        )  # fmt: skip
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         for r in rows:
-            self._adopt(r)
+            self.register_call(
+                r["linkedid"], seat=r["seat"], caller_number=r["caller_number"],
+                caller_name=r["caller_name"], hotline=r["hotline"], answered_at=r["answered_at"],
+            )  # fmt: skip
         return len(rows)
-
-    def _adopt(self, r: Mapping[str, Any]) -> None:
-        now = self.now()
-        state = model.FROM_LEGACY.get(r["status"], State.REGISTERED)
-        with self.engine.begin() as conn:
-            rev = self._bump(conn, now)
-            if self._load(conn, r["id"]) is not None:
-                return
-            actor = Actor(r["seat"] or "engine", model.Role.SEAT, seat=r["seat"] or None)
-            order, event = model.register(
-                r["id"], actor, now,
-                registered_at=r["registered_at"] or r["status_at"] or now,
-                hotline=(r["hotline"] or "")[:32], caller_number=r["caller_number"] or "",
-                caller_name=(r["caller_name"] or "")[:64], content=r["note"] or "",
-                calls_in=(r["linkedid"],) if r["linkedid"] else (),
-            )  # fmt: skip
-            if state is State.REGISTERED:
-                conn.execute(insert(orders_t).values(_to_row(order, rev)))
-                conn.execute(insert(events_t).values(_event_row(event, rev)))
-                return
-            at = r["status_at"] or order.registered_at
-            moved = order.model_copy(update={"state": state, "version": 2, "updated_at": at})
-            step = Event(
-                order.id, 2, at, r["status_by"] or "", "", "", Action.MIGRATE,
-                State.REGISTERED, state, "", r["note"] or "", {"legacy_status": r["status"]},
-            )  # fmt: skip
-            conn.execute(insert(orders_t).values(_to_row(moved, rev)))
-            conn.execute(insert(events_t), [_event_row(event, rev), _event_row(step, rev)])
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -661,7 +614,9 @@ def _action(action: Action | str) -> Action:
     except ValueError:
         known = ", ".join(a.value for a in model.ACTOR_ACTIONS)
         raise WorkOrderError(
-            "invalid", f"未知操作 {action!r}", f"unknown action {action!r}; one of {known}"
+            "invalid",
+            f"未知操作 {action!r}；可用：{known}",
+            f"unknown action {action!r}; one of {known}",
         ) from None
 
 

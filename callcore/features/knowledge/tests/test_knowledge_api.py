@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import jsonschema
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
-from callcore.api.app import SPEC, make_app
+from callcore.api.app import make_app
 from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
+from callcore.api.testing import described
 from callcore.features.knowledge import api as knowledge_api
 from callcore.features.knowledge.service import KnowledgeService
 from callcore.wiring.services import ApiServices
@@ -51,11 +51,6 @@ async def client(sample: KnowledgeService) -> AsyncIterator[TestClient]:
         yield c
 
 
-def schema(spec: dict, path: str, method: str, status: int) -> dict:
-    media = spec["paths"][path][method]["responses"][str(status)]["content"]
-    return {**next(iter(media.values()))["schema"], "components": spec["components"]}
-
-
 async def check(
     c: TestClient, method: str, path: str, token: str, status: int, *, lang: str = "zh", **kw
 ) -> Any:
@@ -63,11 +58,7 @@ async def check(
     `status`, and check the reply against the schema the description gives for it."""
     url = path.replace("{article_id}", kw.pop("article", ""))
     headers = {**auth(token), "Accept-Language": lang}
-    r = await c.request(method, url, headers=headers, **kw)
-    body = await r.json()
-    assert r.status == status, body
-    jsonschema.validate(body, schema(c.app[SPEC], path, method.lower(), status))
-    return body
+    return await described(c, method, path, url, status, headers=headers, **kw)
 
 
 async def test_openapi_is_valid_and_describes_the_routes(client: TestClient):

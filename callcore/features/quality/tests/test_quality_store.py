@@ -71,7 +71,11 @@ def seed(engine: Engine) -> None:
 def service(engine: Engine, clock: float = 1_772_500_000.0) -> QualityService:
     ratings = RatingService(engine, lambda rec: None, lambda: SITE_SAMPLING)
     return QualityService(
-        engine, lambda: SITE_SAMPLING, unsatisfied=ratings.unsatisfied_calls, clock=lambda: clock
+        engine,
+        lambda: SITE_SAMPLING,
+        unsatisfied=ratings.unsatisfied_calls,
+        rating_of=ratings.rating_of,
+        clock=lambda: clock,
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import JSON, Engine, column, insert, select, table
 from sqlalchemy.exc import IntegrityError
 
 import config
@@ -26,7 +26,7 @@ from callcore.features.ratings.model import (
 from callcore.features.ratings.service import RatingService, ratings
 from callcore.records import CallRecord
 from callcore.store.db import upsert_calls
-from callcore.store.models import Call, CallLeg, Request
+from callcore.store.models import Call, CallLeg, UTCDateTime
 from callcore.store.writer import StoreWriter
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Yancheng
@@ -113,10 +113,8 @@ def test_reconciled_ratings_take_their_context_from_the_store(engine: Engine) ->
                 },
             ],
         )
-        conn.execute(
-            insert(Request.__table__),
-            [{"id": lid, "linkedid": lid, "seat": "G02", "status": "registered", "as_of": 1.0}],
-        )
+        order = {**ORDER, "id": lid, "registered_at": T0, "updated_at": T0}
+        conn.execute(insert(WORK_ORDERS), [order])
     written = []
     service = RatingService(engine, written.append, lambda: SITE)
     (rec,) = service.reconcile([RatingFact(lid, T0.timestamp() + 400, Outcome.RATED, "4")])
@@ -125,6 +123,16 @@ def test_reconciled_ratings_take_their_context_from_the_store(engine: Engine) ->
     assert rec.legs == [f"{lid}/0", f"{lid}/1"]
     assert rec.source == "reconciled" and rec.level == 4 and rec.unsatisfied
     assert rec.as_of == T0.timestamp() + 400 - 1.0
+
+
+# the work order the call registered, by the work orders' table's name (a sibling feature)
+_LISTS = ("assist_units", "calls_in", "calls_out", "recordings", "ratings")
+WORK_ORDERS = table(
+    "workorders", column("id"), column("state"), column("version"), column("rev"),
+    column("registered_at", UTCDateTime()), column("updated_at", UTCDateTime()),
+    *(column(name, JSON()) for name in _LISTS),
+)  # fmt: skip
+ORDER = {"state": "registered", "version": 1, "rev": 1, **{name: [] for name in _LISTS}}
 
 
 def test_the_level_and_outcome_constraints_hold(engine: Engine) -> None:

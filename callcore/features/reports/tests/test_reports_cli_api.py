@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import pytest_asyncio
@@ -20,6 +21,8 @@ from callcore.api.auth import TokenBook
 from callcore.api.events import EventHub
 from callcore.features.reports.api import api as reports_api
 from callcore.features.reports.cli import report
+from callcore.features.reports.files import report_with_files
+from callcore.features.reports.model import resolve_range
 from callcore.wiring.services import ApiServices
 
 from .conftest import CFG
@@ -70,6 +73,18 @@ def test_cli_staffing_and_errors(store: Engine):
     assert bad.exit_code == 2 and "month must be in 1..12" in bad.output
     bad = CliRunner().invoke(report, ["--db", url, "show", "--day", "2025-03-03", "--by", "x"])
     assert bad.exit_code == 2 and "--by" in bad.output
+
+
+def test_cli_rollups_built_then_kept(store: Engine):
+    out = run(store, "rollups", "--from", "2025-03-02", "--to", "2025-03-04").output
+    assert out.splitlines() == [f"2025-03-0{d} built" for d in (2, 3, 4)]
+    out = run(store, "rollups", "--from", "2025-03-02", "--to", "2025-03-04").output
+    assert out.splitlines() == [f"2025-03-0{d} kept" for d in (2, 3, 4)]
+    url = store.url.render_as_string(hide_password=False)
+    bad = CliRunner().invoke(
+        report, ["--db", url, "rollups", "--from", "2025-03-05", "--to", "2025-03-04"]
+    )
+    assert bad.exit_code == 2 and "is after --to" in bad.output
 
 
 TOKENS = {
@@ -133,3 +148,12 @@ async def test_api_roles_and_bad_queries(client: TestClient):
     spec = await (await client.get("/openapi.json")).json()
     validate(spec)
     assert "/api/v1/reports/staffing" in spec["paths"]
+
+
+def test_report_with_files_writes_the_xlsx_and_charts(service, tmp_path: Path):
+    day = resolve_range("day", CFG.site.timezone, date(2025, 3, 3))
+    rep, files = report_with_files(service, day, tmp_path / "out", ("zone", "number"), name="d")
+    assert rep.total.figures["offered"] == 10
+    assert [p.name for p in files] == ["d.xlsx", "report-zone.png"]
+    assert load_workbook(files[0]).sheetnames == ["汇总", "专区", "号码"]
+    assert files[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -40,7 +40,6 @@ from callcore.features.workorders.tables import (
     WorkOrderRow,
     WorkOrderUnit,
 )
-from callcore.store.models import Request
 from callcore.store.testing import migrated_engine
 from config.schema import SiteConfig
 
@@ -327,7 +326,7 @@ class StoredLifecycle(Lifecycle):
     def snapshot(self) -> Any:
         out = []
         with self.service.engine.connect() as conn:
-            for t in (WorkOrderRow, WorkOrderEvent, WorkOrderUnit, WorkOrderRev, Request):
+            for t in (WorkOrderRow, WorkOrderEvent, WorkOrderUnit, WorkOrderRev):
                 table = t.__table__
                 stmt = select(table).order_by(*table.primary_key.columns)
                 out.append([tuple(r) for r in conn.execute(stmt)])
@@ -353,12 +352,11 @@ def test_the_lifecycle_on_the_store(tmp_path, site: SiteConfig) -> None:
 
 
 def check_no_orphans(engine: Engine) -> None:
-    """Every history entry belongs to an order; every order has its row in `requests`."""
+    """Every history entry belongs to an order, and every order has its history."""
     with engine.connect() as conn:
         orders = set(conn.execute(select(WorkOrderRow.__table__.c.id)).scalars())
         owners = set(conn.execute(select(WorkOrderEvent.__table__.c.order_id)).scalars())
-        legacy = set(conn.execute(select(Request.__table__.c.id)).scalars())
-    assert owners == orders and orders <= legacy and orders
+    assert owners == orders and orders
 
 
 # -- named paths -------------------------------------------------------------------------

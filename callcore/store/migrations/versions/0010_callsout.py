@@ -1,7 +1,7 @@
 """calls out: every outbound call, the callback and follow-up tasks, the misses counted
 
-Revision ID: 0007_callsout
-Revises: 0006_quality
+Revision ID: 0010_callsout
+Revises: 0009_report_rollups
 Create Date: 2026-12-03
 
 Written by hand and frozen (it does not import the models).
@@ -9,8 +9,8 @@ Written by hand and frozen (it does not import the models).
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0007_callsout"
-down_revision = "0006_quality"
+revision = "0010_callsout"
+down_revision = "0009_report_rollups"
 branch_labels = None
 depends_on = None
 
