@@ -124,8 +124,24 @@ async def test_missed_calls_make_one_task_called_back_seat_first(site: SimSite):
     assert invite[2] == "12345"  # the citizen sees 12345
     done = await wait_task(site, caller, lambda t: t["status"] == "closed", "the task closed")
     assert done["closed_reason"] == "reached" and done["attempts"] == 1
-    # the seat was rung first: its channel's call came before the citizen's
-    assert out["linkedid"]
+    # recorded (the recordings' Gosub in [cc-out]) under the outbound call's id
+    rec = await scenes.wait_for(
+        lambda: recordings_of(site, out["id"]), bool, "the outbound call's recording"
+    )
+    assert rec[0]["leg"] == "outbound" and rec[0]["seat"] == SEAT
+
+
+async def recordings_of(site: SimSite, linkedid: str) -> list[dict]:
+    from callcore.features.recordings.tables import Recording
+
+    t = Recording.__table__
+
+    def read() -> list[dict]:
+        with site.engine_db().connect() as conn:
+            q = select(t).where(t.c.linkedid == linkedid)
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    return await asyncio.to_thread(read)
 
 
 async def test_the_caller_calling_in_closes_the_open_task(site: SimSite):
