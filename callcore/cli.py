@@ -12,6 +12,7 @@ from callcore import privacy
 from callcore.commands import Context, fail, pass_ctx
 from callcore.features.backup import cli as backup_cli
 from callcore.features.calls import cli as calls_cli
+from callcore.features.callsout import cli as callsout_cli
 from callcore.features.enterprises import cli as enterprises_cli
 from callcore.features.guard import cli as guard_cli
 from callcore.features.knowledge import cli as knowledge_cli
@@ -389,6 +390,8 @@ for command in (
     systemd_cli.service_group,
     guard_cli.ban_group,
     reports_cli.report,
+    callsout_cli.callbacks,
+    callsout_cli.handoff,
     quality_cli.qa,
     recordings_cli.recording_group,
     ratings_cli.ratings_group,

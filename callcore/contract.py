@@ -47,6 +47,8 @@ class UserEvent(StrEnum):
     TRUNK_FAILED = "CallcoreTrunkFailed"  # the 12366 trunk did not answer
     AFFINITY = "CallcoreAffinity"  # the first-contact seat was rung first
     TRANSFER = "CallcoreTransfer"  # a seat transferred the caller here
+    OUTBOUND = "CallcoreOutbound"  # the seat answered a call callcore places
+    OUTBOUND_END = "CallcoreOutboundEnd"  # that call ended: how the citizen's dial went
     TRANSFER_INVALID = "CallcoreTransferInvalid"  # to no target: the caller comes back
     RATE_ASKED = "CallcoreRateAsked"  # the seat hung up first: the rating prompt begins
     RATING = "CallcoreRating"  # the rating ended: a key, or why none (一次一评)
@@ -63,6 +65,8 @@ USER_EVENT_HEADERS: dict[UserEvent, tuple[str, ...]] = {
     UserEvent.TRANSFER: (
         "Target", "Kind", "Route", "Trunk", "Seat", "Transferer", "Via", "Consulting",
     ),
+    UserEvent.OUTBOUND: ("Id", "Seat"),
+    UserEvent.OUTBOUND_END: ("Id", "Status", "Cause", "Answered", "Dialed"),
     UserEvent.TRANSFER_INVALID: ("Target", "Seat", "Transferer", "Via", "Route"),
     UserEvent.RATE_ASKED: ("Member",),
     UserEvent.RATING: ("Outcome", "Key"),

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from callcore.api.auth import add_token, remove_tokens
 from callcore.api.registry import Role as TokenRole
 from callcore.features.calls.present import make_console, print_per_number
+from callcore.features.callsout import tasks as callbacks
 from callcore.features.reports.cli import print_report
 from callcore.features.reports.files import report_with_files
 from callcore.features.reports.model import Range, Report
@@ -226,6 +227,8 @@ async def run(inst: Instance, *, seconds: int = 60, keep: bool = False, lang: st
             f"calls stored: {len(records)} (missing or doubled: {len(missing)}); "
             f"routed by the static fallback: {fallback}"
         )
+        figs = await asyncio.to_thread(callbacks.figures, site.engine_db(), datetime.now(UTC))
+        say(f"callbacks (漏话回拨): {figs['open']} callers who gave up are on the callback list")
         say(f"calls recorded: {await _recorded(site, records)} (`callcore recording list`)")
         say(await asyncio.to_thread(rating_summary, inst, started, lang))
         say(

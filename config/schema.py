@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.base import CrossReferenceError, Loc, Strict, duplicates
+from config.callsout import CallsOutConfig
 from config.guard import GuardSettings
 from config.quality import QualitySettings
 from config.ratings import RatingSettings
@@ -334,6 +335,7 @@ class SiteConfig(Strict):
     # The QA desk (质检); None: no sampling, no scorecards.
     quality: QualitySettings | None = None
     workorders: WorkOrdersConfig = WorkOrdersConfig()  # units, classes, time limits
+    callsout: CallsOutConfig = CallsOutConfig()  # outbound calls, callbacks, 110
     guard: GuardSettings = GuardSettings()  # bans of SIP password guessers
     # What a caller hears when a softphone transfers it to a number that is no target.
     transfers: TransferSettings = TransferSettings()
@@ -355,10 +357,20 @@ class SiteConfig(Strict):
             *self._default_references(zones, trunks),
             *self._hotline_references(zones, trunks),
             *self._seat_references(zones),
+            *self.callsout.problems(set(zones), self._reachable()),
         ]
         if problems:
             raise CrossReferenceError(problems)
         return self
+
+    def _reachable(self) -> dict[str, str]:
+        """What a seat's softphone already reaches by number: hotlines, transfer codes, seats."""
+        out = {n: f"hotlines[{i}]" for i, h in enumerate(self.hotlines) for n in h.carrier_numbers}
+        for i, z in enumerate(self.zones):
+            if z.transfer_code:
+                out[z.transfer_code] = f"zones[{i}]"
+        out.update({s.extension: f"seats[{i}]" for i, s in enumerate(self.seats)})
+        return out
 
     def _duplicate_keys(self) -> list[_Problem]:
         """Ids, numbers, extensions and codes that must be unique within their list."""

@@ -19,6 +19,7 @@ import seats
 from callcore.asterisk import sounds
 from callcore.asterisk.contract_render import TEMPLATE_FUNCTIONS
 from callcore.asterisk.runtime import Runtime
+from callcore.features.callsout.model import refused_patterns
 from callcore.features.guard.model import BanFile, acl_conf
 from callcore.features.ratings.dialplan import rating_context
 from callcore.features.routing.decision import Kind, static_routes
@@ -77,6 +78,7 @@ MODULES = [
     "app_attended_transfer.so",
     "app_senddtmf.so",
     "app_softhangup.so",
+    "app_confbridge.so",  # three-party hand-offs: seat, citizen, 110 (callcore/features/callsout)
     "func_dialplan.so",  # DIALPLAN_EXISTS: the static pause fallback checks the reason code
     "res_speech.so",  # res_agi needs its symbols
     "res_agi.so",
@@ -244,6 +246,13 @@ def context(inst: Instance, rt: Runtime, bare: bool = False) -> dict:
         "pause_reasons": cfg.pause_reasons,
         "seat_memberships": [(s, memberships(cfg, s)) for s in cfg.seats],
         "transfers": transfer_targets(cfg),
+        # calls out: the carrier trunk they use, the hand-off targets (callcore/features/callsout/)
+        "callsout": cfg.callsout,
+        "callsout_trunk": cfg.carrier_trunk,
+        "refused_patterns": refused_patterns(cfg.callsout),
+        "refused_exceptions": sorted(
+            {t.exten for t in transfer_targets(cfg)} | {e.code for e in cfg.callsout.emergency}
+        ),
         "wrong_number_sound": WRONG_NUMBER_SOUND,
         "agent_bound": f"{max(cfg.pbx.agi_bound_ms / 1000, 2.0):g}",
         # bare: the same queues and static routing with no callcore at all (benchmarks)
@@ -262,6 +271,7 @@ FEATURE_DIALPLANS = {
     "transfers": jinja2.FileSystemLoader(_FEATURES / "transfers"),
     "seats": jinja2.FileSystemLoader(Path(seats.__file__).resolve().parent),
     "supervisors": jinja2.FileSystemLoader(_FEATURES / "supervisors"),
+    "callsout": jinja2.FileSystemLoader(_FEATURES / "callsout"),
     "recordings": jinja2.FileSystemLoader(_FEATURES / "recordings"),
     "ratings": jinja2.FileSystemLoader(_FEATURES / "ratings"),
 }
@@ -337,6 +347,7 @@ RELOADS = {
     "rtp.conf": "res_rtp_asterisk.so",
     "indications.conf": "indications",
     "logger.conf": "logger",
+    "confbridge.conf": "app_confbridge.so",
 }
 
 

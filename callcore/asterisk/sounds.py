@@ -114,6 +114,7 @@ def make_all(cfg: SiteConfig, folder: Path, base: Path) -> list[Path]:
 
     for name, text in {**prompts(cfg), **transfer_prompts(cfg)}.items():
         made.append(make_spoken(name, text, folder))
+    made.append(make_spoken("callsout-refused", cfg.callsout.refusal_notice, folder))
     rec = cfg.recordings
     if rec.enabled and rec.notice:  # "您的通话将被录音" before the queue, when a site wants it
         made.append(make_spoken("recording-notice", rec.notice, folder))

@@ -31,6 +31,7 @@ class SimSite:
         self.engine_proc: asyncio.subprocess.Process | None = None
         self.farm: SeatFarm | None = None
         self.subcentre: SippProcess | None = None
+        self.far_side: SippProcess | None = None
         self._db = None
 
     @property
@@ -178,6 +179,20 @@ class SimSite:
         )
         await self.subcentre.start()
 
+    async def start_far_side(self, ring_ms: int = 1000, talk_ms: int = 60000) -> SippProcess:
+        """The carrier's far side of calls out: citizens' phones and 110 & co., each number
+        behaving by its last digit (scenarios/carrier_far.xml.j2)."""
+        trunk = self.cfg.trunk(self.cfg.carrier_trunk)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scen = render_scenario(
+            "carrier_far.xml.j2", self.workdir / "far-side.xml", ring_ms=ring_ms, talk_ms=talk_ms
+        )
+        self.far_side = SippProcess(
+            self.workdir, "far-side", ["-sf", str(scen), "-i", trunk.host, "-p", str(trunk.port)]
+        )
+        await self.far_side.start()
+        return self.far_side
+
     async def stop_subcentre(self) -> None:
         if self.subcentre is not None:
             await self.subcentre.stop()
@@ -226,6 +241,8 @@ class SimSite:
         if self.farm is not None:
             await self.farm.stop()
         await self.stop_subcentre()
+        if self.far_side is not None:
+            await self.far_side.stop()
         if not keep:
             await self.stop_engine()
             await self.stop_asterisk()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from callcore.api.events import api as events
 from callcore.api.registry import Api
 from callcore.features.calls.api import api as calls
+from callcore.features.callsout.api import api as callsout
 from callcore.features.enterprises.api import api as enterprises
 from callcore.features.guard.api import api as guard
 from callcore.features.knowledge.api import api as knowledge
@@ -37,6 +38,7 @@ APIS: tuple[Api, ...] = (
     transfers,
     knowledge,
     reports,
+    callsout,
     guard,
     quality,
     recordings,

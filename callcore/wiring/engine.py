@@ -34,6 +34,9 @@ from callcore.features import live
 from callcore.features.calls.history import previous_calls
 from callcore.features.calls.reconcile import Reconciler
 from callcore.features.calls.tracker import CallTracker
+from callcore.features.callsout import kinds as _callsout_kinds  # noqa: F401  (registers it)
+from callcore.features.callsout.handoff import Handoff
+from callcore.features.callsout.service import CallsOut
 from callcore.features.enterprises.service import EnterpriseService
 from callcore.features.firstcontact.service import FirstContactService
 from callcore.features.guard.model import Ban, BanFile, acl_conf
@@ -145,6 +148,13 @@ class Engine:
             config, self.workorders, on_change=[self.first_contact.on_request]
         )
         self.supervisor = Supervisor(self.seats.sessions, config, submit)
+        # Calls out (callbacks, follow-ups, click-to-call): seats rung first, then citizens.
+        self.callsout = CallsOut(
+            config, self.ami, self.seats, submit, store,
+            enterprise_numbers=self.enterprises.numbers,
+            waiting_queues=lambda: {w.queue for w in self.live.model.waiting.values()},
+        )  # fmt: skip
+        self.handoff = Handoff(config, self.seats)
         # SIP password guessers banned from Asterisk's security events.
         self.guard = GuardService(
             config, BanFile(inst.lib / "bans.json"), self._apply_bans, submit
@@ -175,6 +185,7 @@ class Engine:
             self.first_contact.on_record,
             self.intake.on_record,
             self.live.on_record,
+            self.callsout.on_record,
         )
         # Who hears of which AMI event: each part's own subscription table.
         self.lag = EventLag()
@@ -187,6 +198,7 @@ class Engine:
             self.transfers,
             self.live,
             self.supervisor,
+            self.callsout,
             self.guard,
             self.rating_desk,
             self.lag,
@@ -222,6 +234,8 @@ class Engine:
             workorders=self.workorders,
             intake=self.intake,
             enterprises=self.enterprises,
+            callsout=self.callsout,
+            handoff=self.handoff,
             guard=self.guard,
             recordings=self.recordings,
             knowledge=KnowledgeService(
@@ -440,6 +454,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._refresher(), name="registers-refresh"),
             asyncio.create_task(self._write_stats(), name="engine-stats"),
+            asyncio.create_task(self.callsout.run(), name="callbacks-offer"),
             asyncio.create_task(self.guard.run(), name="guard"),
             asyncio.create_task(self._workorders_daily(), name="workorders-daily"),
             asyncio.create_task(
@@ -520,6 +535,7 @@ class Engine:
             self.api = None
         await self.rating_feed.close()
         await self.live.close()
+        await self.callsout.close()
         await asyncio.to_thread(self.recordings.stop)
         if self._db is not None:
             self._db.dispose()

@@ -6,6 +6,7 @@ that the migrations build exactly the models, Alembic's autogenerate) imports th
 
 from __future__ import annotations
 
+import callcore.features.callsout.tables
 import callcore.features.knowledge.tables
 import callcore.features.quality.tables
 import callcore.features.ratings.tables

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from agi.server import FastAgiServer
     from callcore.ami import AmiSession
     from callcore.api.events import EventHub
+    from callcore.features.callsout.handoff import Handoff
+    from callcore.features.callsout.service import CallsOut
     from callcore.features.enterprises.service import EnterpriseService
     from callcore.features.guard.service import GuardService
     from callcore.features.knowledge.service import KnowledgeService
@@ -53,6 +55,8 @@ class ApiServices:
     enterprises: EnterpriseService | None = None
     guard: GuardService | None = None
     knowledge: KnowledgeService | None = None
+    callsout: CallsOut | None = None
+    handoff: Handoff | None = None
     quality: QualityService | None = None
     recordings: RecordingService | None = None
     started: float = field(default_factory=time.time)

@@ -37,6 +37,7 @@ PORTS = {
     "rtp_end": BASE - 1001,
 }
 SUBCENTRE_PORT = BASE + 70
+CARRIER_PORT = BASE + 71  # the carrier's far side of calls out (tests/e2e/test_callsout.py)
 SEAT_PORTS = BASE + 100
 SIPP_PORTS = BASE + 200
 MEDIA_PORTS = BASE + 1000
@@ -62,6 +63,20 @@ def site_config(path: Path) -> Path:
         if t["id"] == "tax12366":
             t["port"] = SUBCENTRE_PORT
             t["dial_timeout"] = 10
+        if t["id"] == "carrier":
+            t["port"] = CARRIER_PORT
+    # calls out at any hour in tests (test_callsout.py sets rest hours itself); 122 stands
+    # for a hand-off target that does not answer (the far side never answers ...8)
+    data["callsout"] = {
+        "rest_hours": {"start": "00:00", "end": "00:00"},
+        "dial_seconds": 10,
+        "emergency": [
+            {"code": "110", "name": "公安110"},
+            {"code": "119", "name": "消防119"},
+            {"code": "120", "name": "急救120"},
+            {"code": "122", "name": "交警122", "dial": "1228", "timeout": 6},
+        ],
+    }
     # seats and callers are on 127.0.0.1-2 (trusted, as a site's own LAN may be); a guesser
     # on another loopback address is banned after a few tries, for a few seconds
     data["guard"] = {"max_failures": 5, "window_seconds": 60, "ban_seconds": GUARD_BAN_SECONDS,
@@ -88,6 +103,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SimSit
         assert all(registered.values()), registered
         await s.start_subcentre(SUBCENTRE)
         await s.wait_trunk("tax12366", True)
+        await s.start_far_side()
         yield s
     finally:
         await s.shutdown()

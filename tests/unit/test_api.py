@@ -40,6 +40,7 @@ from callcore.api.events import EventHub
 from callcore.api.openapi import openapi_path
 from callcore.features.calls import present
 from callcore.features.calls.api import CallOut
+from callcore.features.callsout.service import CallsOut
 from callcore.features.guard.model import BanFile
 from callcore.features.guard.service import GuardService
 from callcore.features.knowledge.model import ArticleIn
@@ -275,6 +276,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
             live=live,
             supervisor=sup,
             knowledge=knowledge_base(read),
+            callsout=calls_out(ami, sessions, board, writer, read),
             guard=GuardService(lambda: CFG, BanFile(tmp_path / "bans.json"), _no_acl,
                                writer.submit),
             workorders=work_orders(read),
@@ -369,6 +371,10 @@ async def test_every_reply_matches_its_schema(env: Env):
         "/api/v1/knowledge/articles/{article_id}": "/api/v1/knowledge/articles/gjj-tiqu",
         "/api/v1/reports": "/api/v1/reports",
         "/api/v1/reports/staffing": f"/api/v1/reports/staffing?day={date.today().isoformat()}",
+        # calls out: the callback list, its figures, the calls placed
+        "/api/v1/callbacks": "/api/v1/callbacks",
+        "/api/v1/callbacks/figures": "/api/v1/callbacks/figures",
+        "/api/v1/calls-out": "/api/v1/calls-out",
         "/api/v1/bans": "/api/v1/bans",
         # the QA desk
         "/api/v1/qa/samples": "/api/v1/qa/samples?reviewer=all",
@@ -408,6 +414,10 @@ def offered_today() -> int:
     return sum((now - timedelta(minutes=m)).date() == now.date() for m in (30, 20, 10, 5))
 
 
+def calls_out(ami: Any, sessions: Any, board: Any, writer: Any, read: Any) -> CallsOut:
+    """Calls out on the test store (the GET endpoints read the callback list)."""
+    seats = SimpleNamespace(sessions=sessions, board=board)
+    return CallsOut(lambda: CFG, ami, seats, writer.submit, lambda: read)  # type: ignore[arg-type]
 def work_orders(read: object) -> WorkOrderService:
     """The work orders on the test store, with the order of one answered call."""
     service = WorkOrderService(read, lambda: CFG)
@@ -448,6 +458,7 @@ async def test_roles_are_enforced(env: Env):
             .replace("{request_id}", "L-g01-a")
             .replace("{number}", "051588001234")
             .replace("{article_id}", "gjj-tiqu")
+            .replace("{task}", "no-such-task")
             .replace("{address}", "203.0.113.9")
             .replace("{action}", "sign")
             .replace("{recording_id}", "R-g01-a")

@@ -129,6 +129,8 @@ class CallTracker(EventTable):
             return
         if ev.get("Context") not in INBOUND_CONTEXTS or ev.get("Channel", "").startswith("Local/"):
             return  # seat-to-seat calls, supervisor legs: not citizens' calls
+        if linked and linked != uid:
+            return  # dialed out over a trunk for another call (a call callcore placed)
         ts = _ts(ev)
         rec = CallRecord(
             linkedid=linked or uid,

@@ -177,6 +177,8 @@ class LegTracker(EventTable):
             return
         if ev.get("Context") not in INBOUND_CONTEXTS or ev.get("Channel", "").startswith("Local/"):
             return
+        if ev.get("Linkedid", uid) not in (uid, ""):
+            return  # a trunk channel dialed for another call (a call callcore placed)
         self._calls[uid] = _Call(ev.get("Linkedid") or uid, uid)
 
     def _on_UserEvent(self, ev: dict) -> None:
@@ -222,6 +224,9 @@ class LegTracker(EventTable):
         status = clean_text(ev.get("Status", ""), 16).lower()
         self._close(call, ev, "failed" if status == "chanunavail" else "unanswered")
         queue = ev.get("Route", "") or ev.get("Queue", "")
+        if queue.startswith("seat:"):  # a hand-off to 110 & co. brings the caller to the seat
+            seat = self._lookup.by_extension(self._config(), queue.removeprefix("seat:"))
+            queue = f"seat:{seat.id}" if seat is not None else queue
         self._open(call, ev, LegKind.RETURNED, queue or "queue", from_seat=leg.from_seat)
 
     def _transfer_invalid(self, call: _Call, ev: dict) -> None:
@@ -284,7 +289,9 @@ class LegTracker(EventTable):
                 return
             if leg.kind == LegKind.FIRST_CONTACT:
                 self._answer(call, ev, leg.target.removeprefix("seat:"))
-            elif trunk and leg.target == f"trunk:{trunk}":
+            elif leg.target.startswith("seat:"):  # back with the seat (a hand-off not answered)
+                self._answer(call, ev, self._seat_of(dest) or leg.target.removeprefix("seat:"))
+            elif trunk and (leg.target == f"trunk:{trunk}" or leg.target.startswith("emergency:")):
                 self._answer(call, ev, trunk)
         elif uid in self._consults and trunk:
             self._consults[uid].answered_by = trunk
