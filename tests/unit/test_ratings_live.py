@@ -43,7 +43,7 @@ def snapshot_with(engine: Engine, now: float):
 
 
 def test_the_snapshot_highlights_each_recent_unsatisfied_rating(engine: Engine):
-    store_calls(engine)  # rated an hour ago less five minutes
+    store_calls(engine)  # rated five minutes after an answer of today
     snap = snapshot_with(engine, time.time())
     assert snap.ratings is not None and snap.ratings.total.rated == 2
     (h,) = [h for h in snap.highlights if h.kind == "unsatisfied_rating"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -30,12 +31,20 @@ TOKENS = {
     "qa": {"role": "qa", "name": "赵静"},
     "seat": {"role": "seat", "name": "王芳", "seat": "G01"},
 }
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def answered_at() -> datetime:
+    """When the stored calls were answered: ten minutes ago, but today on the site's calendar
+    (figures of "today" start at local midnight), read when a test runs, not at import."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    local = now.astimezone(ZoneInfo(CFG.site.timezone))
+    midnight = local.replace(hour=0, minute=0, second=0).astimezone(UTC)
+    return max(now - timedelta(minutes=10), midnight)
 
 
 def store_calls(engine: Engine) -> None:
-    """Three answered calls an hour ago: G01 rated 1 and 4 (general), G02 no key (hrss)."""
-    t = NOW - timedelta(hours=1)
+    """Three answered calls of today: G01 rated 1 and 4 (general), G02 no key (hrss)."""
+    t = answered_at()
     calls = [
         CallRecord(f"L{n}", hotline=h, route=q, seat=s, entered_at=t, answered_at=t, as_of=n)
         for n, (h, q, s) in enumerate(
@@ -112,7 +121,7 @@ async def test_ratings_and_one_calls_rating(client: TestClient):
 async def test_refusals_name_the_problem(client: TestClient):
     gone = await check(client, "/api/v1/calls/{linkedid}/rating", "qa", 404, linkedid="nope")
     assert gone["error"] == "unknown_call" and gone["message"] == "该通话没有评价记录"
-    later = (NOW + timedelta(days=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     wrong = await check(client, "/api/v1/ratings", "qa", 400, lang="en", params={"since": later})
     assert wrong["error"] == "bad_window" and "since must be before until" in wrong["message"]
     await check(client, "/api/v1/ratings/figures", "sup", 400, params={"by": "floor"})
