@@ -104,12 +104,16 @@ async def test_a_ringing_call_pops_up_with_the_caller_s_previous_call(
     page = await seat_page(browser, site, token)
     caller = caller_number()
     async with scenes.only(site, ["q-general"], [SEAT]):
-        [first] = await scenes.place(site, ["12345"], callers=[caller], name="ws-first")
-        assert first.record.seat == SEAT
-        # the call ended: the seat wraps up, the page counts the time down
-        await page.wait_for_selector("#wrapup:not([hidden])", timeout=10000)
+        placing = asyncio.create_task(
+            scenes.place(site, ["12345"], callers=[caller], name="ws-first")
+        )
+        # the seat hangs up (the caller stays on to rate the call): the seat wraps up, the
+        # page counts the time down
+        await page.wait_for_selector("#wrapup:not([hidden])", timeout=30000)
         left = int(await page.inner_text("#wrapup-left"))
         assert 0 <= left <= site.cfg.zone("general").wrapup_seconds
+        [first] = await placing
+        assert first.record.seat == SEAT
         await page.wait_for_function(
             "document.getElementById('state').dataset.state === 'available'", timeout=15000
         )
