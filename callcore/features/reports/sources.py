@@ -7,15 +7,15 @@ its denominator from the same calls (the call's arrival interval, number, zone, 
 `stamp` says what a day's numbers are made of, for the kept days' fingerprint: any new or
 rewritten rating, QA score or reached callback of a day's calls changes it.
 
-Lower bounds on each table's own time keep the scans short: a call is rated, scored and
-missed only after it arrived.
+Bounds on each table's own time keep the scans short: a call is rated and missed after
+it arrived and before it ended (within `queries.CALL_TAIL` of the range, as its transfers),
+and scored under its own local day.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, and_, case, func, literal, select
 
@@ -26,7 +26,7 @@ from callcore.features.ratings.model import Level
 from callcore.features.ratings.tables import Rating
 from callcore.store.models import Call
 
-from .queries import ColumnSource, epoch
+from .queries import CALL_TAIL, ColumnSource, epoch
 
 CALLS = Call.__table__
 RATINGS = Rating.__table__
@@ -59,7 +59,7 @@ class RatingSource:
             r.linkedid,
             _flag(r.level.is_not(None)).label("rated"),
             _flag(r.level.in_(SATISFIED_LEVELS)).label("satisfied"),
-        ).where(r.at >= start)
+        ).where(r.at >= start, r.at < end + CALL_TAIL)
 
     def stamp(self, conn: Connection, start: datetime, end: datetime) -> list[Any]:
         r = RATINGS.c
@@ -80,10 +80,12 @@ class QaSource:
 
     def select(self, start: datetime, end: datetime) -> Select[Any]:
         s = SCORES.c
-        since = start.astimezone(ZoneInfo("UTC")).date() - timedelta(days=1)  # any zone
+        # the call's local day, in any zone: from the UTC day before to the one after
+        since = start.astimezone(UTC).date() - timedelta(days=1)
+        until = end.astimezone(UTC).date() + timedelta(days=1)
         newest = (
             select(s.linkedid, func.max(s.version).label("version"))
-            .where(s.day >= since)
+            .where(s.day >= since, s.day <= until)
             .group_by(s.linkedid)
             .subquery("newest")
         )
@@ -131,7 +133,7 @@ class CallbackSource:
                 _flag(after <= limit.total_seconds()).label(name)
                 for name, limit in CALLBACK_LIMITS.items()
             ],
-        ).where(m.at >= start)
+        ).where(m.at >= start, m.at < end + CALL_TAIL)
 
     def stamp(self, conn: Connection, start: datetime, end: datetime) -> list[Any]:
         m, d = MISSES.c, DIALS.c
