@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, func, literal, select
+from sqlalchemy import Connection, Select, and_, case, exists, func, literal, select
 
 from callcore.features.callsout.model import Outcome as DialOutcome
 from callcore.features.callsout.tables import CallbackMiss, OutboundCall
@@ -37,9 +37,19 @@ SATISFIED_LEVELS = tuple(int(lv) for lv in Level if lv.satisfied)
 CALLBACK_LIMITS = {"callback_1h": timedelta(hours=1), "callback_24h": timedelta(hours=24)}
 
 
-def _day_calls(start: datetime, end: datetime) -> Any:
-    """The calls that arrived in [start, end): what a stamp is taken over."""
-    return select(CALLS.c.linkedid).where(CALLS.c.entered_at >= start, CALLS.c.entered_at < end)
+def _of_calls(linkedid: Any, start: datetime, end: datetime) -> Any:
+    """The row belongs to a call that arrived in [start, end): what a stamp is taken over.
+    A correlated test by the calls' key, so a stamp reads the source's own rows of the
+    stretch (by their time bounds) and not every call of the day."""
+    c = CALLS.c
+    return exists().where(c.linkedid == linkedid, c.entered_at >= start, c.entered_at < end)
+
+
+def _days(start: datetime, end: datetime) -> tuple[Any, Any]:
+    """A call's local day, in any zone, lies between the UTC day before and the one after."""
+    return start.astimezone(UTC).date() - timedelta(days=1), end.astimezone(UTC).date() + (
+        timedelta(days=1)
+    )
 
 
 def _flag(cond: Any) -> Any:
@@ -65,7 +75,7 @@ class RatingSource:
         r = RATINGS.c
         row = conn.execute(
             select(func.count(), func.sum(r.as_of), func.sum(func.coalesce(r.level, 0))).where(
-                r.linkedid.in_(_day_calls(start, end))
+                r.at >= start, r.at < end + CALL_TAIL, _of_calls(r.linkedid, start, end)
             )
         ).one()
         return [row[0], row[1], row[2]]
@@ -80,9 +90,7 @@ class QaSource:
 
     def select(self, start: datetime, end: datetime) -> Select[Any]:
         s = SCORES.c
-        # the call's local day, in any zone: from the UTC day before to the one after
-        since = start.astimezone(UTC).date() - timedelta(days=1)
-        until = end.astimezone(UTC).date() + timedelta(days=1)
+        since, until = _days(start, end)
         newest = (
             select(s.linkedid, func.max(s.version).label("version"))
             .where(s.day >= since, s.day <= until)
@@ -99,7 +107,7 @@ class QaSource:
         s = SCORES.c
         row = conn.execute(
             select(func.count(), func.sum(s.version), func.sum(s.total)).where(
-                s.linkedid.in_(_day_calls(start, end))
+                s.day.between(*_days(start, end)), _of_calls(s.linkedid, start, end)
             )
         ).one()
         return [row[0], row[1], row[2]]
@@ -137,11 +145,10 @@ class CallbackSource:
 
     def stamp(self, conn: Connection, start: datetime, end: datetime) -> list[Any]:
         m, d = MISSES.c, DIALS.c
-        mine = select(m.task_id).where(m.linkedid.in_(_day_calls(start, end)))
+        of_day = (m.at >= start, m.at < end + CALL_TAIL, _of_calls(m.linkedid, start, end))
+        mine = select(m.task_id).where(*of_day)
         misses = conn.execute(
-            select(func.count(), func.count(func.distinct(m.task_id))).where(
-                m.linkedid.in_(_day_calls(start, end))
-            )
+            select(func.count(), func.count(func.distinct(m.task_id))).where(*of_day)
         ).one()
         dials = conn.execute(
             select(func.count(), func.sum(d.as_of)).where(
