@@ -4,6 +4,7 @@
   counters into figures (docs/figures.md, "Reports"); the sliding 24-hour window. Pure.
 - queries.py: the sums, by SQL aggregation on SQLite and PostgreSQL (calls, seat_events,
   call_legs), and the optional column sources other features plug in.
+- sources.py: the column sources: ratings, QA scores (current versions), callbacks.
 - erlang.py: Erlang C and Erlang A (Palm), seats needed for the site's targets.
 - service.py: `ReportService`: reports, and staffing per interval and zone from observed
   traffic or a same-weekday forecast, beside the seats logged in.

@@ -66,7 +66,7 @@ EXTRA_COUNTERS = (
     "queued_wait_ms",  # their time in the queue, answered or not (patience estimate)
     "queue_abandoned",  # abandoned in the queue (not during the notice)
 )
-# Counters a plugged column source gives (ratings, QA, callbacks); absent without one.
+# Counters a column source gives (`sources.py`: ratings, QA, callbacks); absent without one.
 OPTIONAL_COUNTERS = (
     "rated",
     "satisfied",
@@ -344,7 +344,7 @@ FIGURES: tuple[Figure, ...] = (
         "评价率",
         "rated share",
         "share",
-        lambda a, f: _ratio(a.counters["rated"], f.answered),
+        lambda a, _f: _ratio(a.counters["rated"], a.counters["handled"]),
         optional=("rated",),
     ),
     _share("satisfaction", "满意率", "satisfaction", "satisfied", "rated"),

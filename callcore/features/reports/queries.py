@@ -141,15 +141,19 @@ def tune(conn: Connection) -> None:
 
 
 class ColumnSource(Protocol):
-    """Where optional figures come from (ratings, QA, callbacks): another feature plugs
-    one in. `select(start, end)` gives at most one row per call: `linkedid` and numbers
+    """Where optional figures come from (ratings, QA, callbacks: `sources.py`).
+    `select(start, end)` gives at most one row per call: `linkedid` and whole numbers
     named after `counters` (a subset of `model.OPTIONAL_COUNTERS`), summed per group
-    with the calls they belong to."""
+    with the calls they belong to. `stamp(conn, start, end)` says what the numbers of the
+    calls that arrived in [start, end) are made of (JSON-able; any change to them changes
+    it): part of a kept day's fingerprint."""
 
     name: str
     counters: tuple[str, ...]
 
     def select(self, start: datetime, end: datetime) -> Select[Any]: ...
+
+    def stamp(self, conn: Connection, start: datetime, end: datetime) -> list[Any]: ...
 
 
 # -- the report's calls -----------------------------------------------------------------
@@ -283,7 +287,7 @@ def load_calls(
         sub = src.select(start, end).subquery(f"src{i}")
         joined = joined.outerjoin(sub, sub.c.linkedid == c.linkedid)
         for name in src.counters:
-            source_cols[f"src{i}_{name}"] = func.coalesce(sub.c[name], 0.0)
+            source_cols[f"src{i}_{name}"] = func.coalesce(sub.c[name], 0)
             given.append((f"src{i}_{name}", name))
     columns: dict[str, tuple[ColumnElement[Any], Any]] = {
         "t": (c.te, Float()),
@@ -302,7 +306,7 @@ def load_calls(
         ),
     }
     columns |= {k: (v, BigInteger()) for k, v in per_call.items()}
-    columns |= {k: (v, Float()) for k, v in source_cols.items()}
+    columns |= {k: (v, BigInteger()) for k, v in source_cols.items()}
     table = Table(
         f"report_calls_{uuid.uuid4().hex[:12]}",
         MetaData(),
@@ -325,7 +329,7 @@ def call_sums(
     t = ct.table.c
     group = [t[k] for k in keys]
     sums = [sql_sum(t[k]) for k in ct.counters]
-    sums += [func.coalesce(func.sum(t[col]), 0.0) for col, _n in ct.given]
+    sums += [func.coalesce(func.sum(t[col]), 0) for col, _n in ct.given]
     out: dict[Hashable, Acc] = {}
     width = len(keys)
     for row in conn.execute(select(*group, *sums).group_by(*group)):
@@ -334,7 +338,7 @@ def call_sums(
         for name, v in zip(ct.counters, values, strict=False):
             acc.counters[name] += int(v)
         for (_col, name), v in zip(ct.given, values[len(ct.counters) :], strict=True):
-            acc.counters[name] += float(v)
+            acc.counters[name] += int(v)
             acc.sources.add(name)
     for column, hist in ((t.wait_s, "wait_hist"), (t.reach_s, "reach_hist")):
         stmt = (
@@ -345,34 +349,6 @@ def call_sums(
         for row in conn.execute(stmt):
             getattr(out.setdefault(key_of(*row[:width]), Acc()), hist)[int(row[width])] += int(
                 row[width + 1]
-            )
-    return out
-
-
-def source_sums(
-    conn: Connection, start: datetime, end: datetime, sources: Sequence[ColumnSource]
-) -> list[tuple[dict[str, Any], dict[str, float]]]:
-    """The column sources' numbers summed per call key (`KEYS`) over the calls that
-    arrived in [start, end): ([key: value], {optional counter: sum}) per row. Apart from
-    the calls' own sums, so those can come from rollups while ratings keep arriving."""
-    k = calls.c
-    keys = [bucket(k.entered_at), k.route, k.hotline, k.seat]
-    out: list[tuple[dict[str, Any], dict[str, float]]] = []
-    for i, src in enumerate(sources):
-        sub = src.select(start, end).subquery(f"src{i}")
-        stmt = (
-            select(*keys, *[func.coalesce(func.sum(sub.c[n]), 0.0) for n in src.counters])
-            .select_from(calls.join(sub, sub.c.linkedid == k.linkedid))
-            .where(k.entered_at >= start, k.entered_at < end)
-            .group_by(*keys)
-        )
-        for row in conn.execute(stmt):
-            values = row[len(KEYS) :]
-            out.append(
-                (
-                    dict(zip(KEYS, row[: len(KEYS)], strict=True)),
-                    {n: float(v) for n, v in zip(src.counters, values, strict=True)},
-                )
             )
     return out
 

@@ -8,8 +8,10 @@ when the rollup's fingerprint still matches the store, and is built (and kept) f
 same queries as a live range otherwise; the rest is summed live. A day is settled once
 `SETTLE` has passed since its end: its calls' transfers, wrap-ups and seat states are
 then all in. The fingerprint counts the rows a day's sums are made of (calls with their
-last update, seat events, transfer legs with theirs) and the targets: a reconciliation
-that adds or rewrites a call of a past day changes it, and the day is rebuilt, in one
+last update, seat events, transfer legs with theirs, and each column source's `stamp` of
+the day's calls: ratings, QA scores, reached callbacks) and the targets: a reconciliation
+that adds or rewrites a call of a past day, a rating given late or a QA correction
+changes it, and the day is rebuilt, in one
 transaction, on the next report that needs it (or by `callcore report rollups`).
 
 Sums are kept at the database's own keys (15-minute UTC bucket, route, hotline, seat,
@@ -37,6 +39,7 @@ from config.schema import ServiceTargets
 from . import queries
 from .model import Acc, Range, midnight
 from .packed import Packed, merge
+from .queries import ColumnSource
 from .tables import rollup_days, rollups
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ DIMS: dict[str, tuple[str, ...]] = {
 SEAT_DIM = "seat_state"
 # What a rollup holds and how it is computed: a change to either bumps this, and every
 # day's fingerprint with it.
-VERSION = "1"
+VERSION = "2"  # 2: the column sources' counters are kept with the calls' own
 SETTLE = 2 * queries.CALL_TAIL
 
 DbKey = tuple[Any, ...]
@@ -109,9 +112,10 @@ def live(
     targets: ServiceTargets,
     now: datetime,
     dims: Iterable[str] = DIMS,
+    sources: Sequence[ColumnSource] = (),
 ) -> Part:
-    """The sums of [start, end) straight from calls, legs and seat events."""
-    ct = queries.load_calls(conn, start, end, targets, (), now)
+    """The sums of [start, end) straight from calls, legs, seat events and the sources."""
+    ct = queries.load_calls(conn, start, end, targets, sources, now)
     try:
         sums = {d: queries.call_sums(conn, ct, list(DIMS[d]), _raw) for d in dims}
         times, answered = queries.arrivals(conn, ct)
@@ -145,12 +149,17 @@ def settled_days(rng: Range, tz: str, now: datetime) -> list[tuple[date, datetim
 
 
 def fingerprints(
-    conn: Connection, days: Sequence[tuple[date, datetime, datetime]], tz: str, targets: Any
+    conn: Connection,
+    days: Sequence[tuple[date, datetime, datetime]],
+    tz: str,
+    targets: Any,
+    sources: Sequence[ColumnSource] = (),
 ) -> dict[date, str]:
     """What each day's sums are made of, as counted by index-only scans: its calls (and
     their last update), the seat events of the day before to two days after (states and
     wrap-ups run across midnight), its and the next day's transfer legs (and the sum of
-    their snapshots' times: any newer snapshot moves it), and the targets. Calls take
+    their snapshots' times: any newer snapshot moves it), what each column source's
+    numbers of the day's calls are made of, and the targets. Calls take
     `updated_at` from the writer's clock, so any rewrite of a call moves it."""
     if not days:
         return {}
@@ -159,13 +168,14 @@ def fingerprints(
         d: _counts(conn, midnight(d, tz), midnight(d + timedelta(days=1), tz))
         for d in (first + timedelta(days=n) for n in range(-1, (last - first).days + 3))
     }
-    head = [VERSION, targets.model_dump(mode="json")]
+    head = [VERSION, targets.model_dump(mode="json"), [src.name for src in sources]]
     out = {}
-    for day, _a, _b in days:
+    for day, a, b in days:
         near = [day + timedelta(days=n) for n in (-1, 0, 1, 2)]
         calls_, legs_ = counts[day][0], [counts[d][2] for d in near[1:3]]
         events_ = [counts[d][1] for d in near]
-        text = json.dumps([*head, calls_, events_, legs_], sort_keys=True)
+        given = [src.stamp(conn, a, b) for src in sources]
+        text = json.dumps([*head, calls_, events_, legs_, given], sort_keys=True, default=str)
         out[day] = hashlib.sha256(text.encode()).hexdigest()
     return out
 
@@ -253,27 +263,28 @@ def gather(
     now: datetime,
     dims: Iterable[str] = DIMS,
     keep: bool = True,
+    sources: Sequence[ColumnSource] = (),
 ) -> Part:
     """The range's sums: settled days from their rollups (built and kept when missing or
     out of date), the rest live."""
     dims = tuple(dims)
     days = settled_days(rng, tz, now)
     kept = read(conn, [d for d, _a, _b in days], tz, dims)
-    stamps = fingerprints(conn, days, tz, targets)
+    stamps = fingerprints(conn, days, tz, targets, sources)
     conn.commit()
     out = Part()
     since = rng.start
     for day, a, b in days:
         if since < a:
-            out.add(live(conn, since, a, targets, now, dims))
+            out.add(live(conn, since, a, targets, now, dims, sources))
         have = kept.get(day)
         if have is not None and have[0] == stamps[day]:
             out.add(have[1])
         else:
-            out.add(_build(conn, day, (a, b), tz, stamps[day], targets, now, keep))
+            out.add(_build(conn, day, (a, b), tz, stamps[day], targets, now, keep, sources))
         since = b
     if since < rng.end:
-        out.add(live(conn, since, rng.end, targets, now, dims))
+        out.add(live(conn, since, rng.end, targets, now, dims, sources))
     return out.unpack()
 
 
@@ -286,22 +297,29 @@ def _build(
     targets: ServiceTargets,
     now: datetime,
     keep: bool = True,
+    sources: Sequence[ColumnSource] = (),
 ) -> Part:
-    part = live(conn, *span, targets, now)
+    part = live(conn, *span, targets, now, DIMS, sources)
     if keep:
         write(conn, day, tz, stamp, part, now)
     return part
 
 
 def build(
-    conn: Connection, first: date, last: date, tz: str, targets: ServiceTargets, now: datetime
+    conn: Connection,
+    first: date,
+    last: date,
+    tz: str,
+    targets: ServiceTargets,
+    now: datetime,
+    sources: Sequence[ColumnSource] = (),
 ) -> list[tuple[date, str]]:
     """Bring the rollups of the days first..last up to date: (day, kept | built |
     unsettled). Idempotent: a day whose store has not changed is left as it is."""
     rng = Range(midnight(first, tz), midnight(last + timedelta(days=1), tz), "range")
     days = settled_days(rng, tz, now)
     have = {d: stamp for d, (stamp, _p) in read(conn, [d for d, _a, _b in days], tz, ()).items()}
-    stamps = fingerprints(conn, days, tz, targets)
+    stamps = fingerprints(conn, days, tz, targets, sources)
     conn.commit()
     spans = {d: (a, b) for d, a, b in days}
     out: list[tuple[date, str]] = []
@@ -312,6 +330,6 @@ def build(
         elif have.get(day) == stamps[day]:
             out.append((day, "kept"))
         else:
-            _build(conn, day, spans[day], tz, stamps[day], targets, now)
+            _build(conn, day, spans[day], tz, stamps[day], targets, now, True, sources)
             out.append((day, "built"))
     return out

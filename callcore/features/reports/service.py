@@ -38,6 +38,7 @@ from .model import (
     zone_of_route,
 )
 from .queries import ColumnSource
+from .sources import standard
 
 # Which database column each grouping sums by.
 _DB_KEY = {
@@ -61,12 +62,14 @@ class ReportService:
         engine: Engine,
         config: Callable[[], SiteConfig],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sources: Sequence[ColumnSource] = (),
+        sources: Sequence[ColumnSource] | None = None,
     ):
+        """`sources`: the optional figures' column sources; by default ratings, QA
+        scores and callbacks (`sources.standard`)."""
         self.engine = engine
         self.config = config
         self.clock = clock
-        self.sources = tuple(sources)
+        self.sources = standard() if sources is None else tuple(sources)
 
     # -- figures -------------------------------------------------------------------------
 
@@ -89,10 +92,11 @@ class ReportService:
         dims = {_DB_KEY[g] for g in wanted} | {"bucket"}
         with self.engine.connect() as conn:
             queries.tune(conn)
-            part = rollups.gather(conn, rng, cfg.site.timezone, targets, now, dims)
-            given = queries.source_sums(conn, rng.start, rng.end, self.sources)
+            part = rollups.gather(
+                conn, rng, cfg.site.timezone, targets, now, dims, sources=self.sources
+            )
             conn.commit()
-        _add_sources(part, given, {n for src in self.sources for n in src.counters})
+        _mark_sources(part, {n for src in self.sources for n in src.counters})
         sums = {
             g: _group(part.sums.get(_DB_KEY[g], {}), self._key_of(cfg, g, interval)) for g in wanted
         }
@@ -143,7 +147,7 @@ class ReportService:
         first = first or last - timedelta(days=ROLLUP_DAYS)
         with self.engine.connect() as conn:
             queries.tune(conn)
-            return rollups.build(conn, first, last, tz, cfg.site.targets, now)
+            return rollups.build(conn, first, last, tz, cfg.site.targets, now, self.sources)
 
     @staticmethod
     def _key_of(cfg: SiteConfig, g: Grouping, interval: int) -> Callable[[Any], str]:
@@ -213,7 +217,9 @@ class ReportService:
             lambda b, r: (interval_key(int(b), tz, interval)[11:], zone_of_route(r or ""))
         )
         for rng in ranges:
-            part = rollups.gather(conn, rng, tz, cfg.site.targets, now, ["bucket_route"])
+            part = rollups.gather(
+                conn, rng, tz, cfg.site.targets, now, ["bucket_route"], sources=self.sources
+            )
             rows = _group(part.sums.get("bucket_route", {}), slot_zone)
             for (slot, z), acc in rows.items():
                 if not z or z.startswith("trunk:"):
@@ -311,21 +317,14 @@ def _group(accs: dict[Any, Acc], key_of: Callable[..., Any]) -> dict[Any, Acc]:
     return out
 
 
-def _add_sources(
-    part: rollups.Part, given: list[tuple[dict[str, Any], dict[str, float]]], names: set[str]
-) -> None:
-    """The column sources' sums into the calls' groups; every group with calls shows
-    the sources' figures (zero rather than absent)."""
+def _mark_sources(part: rollups.Part, names: set[str]) -> None:
+    """Every group with calls shows the sources' figures (zero rather than absent): kept
+    days hold the counters but not which sources gave them."""
     if not names:
         return
-    for dim, accs in part.sums.items():
+    for accs in part.sums.values():
         for acc in accs.values():
             acc.sources |= names
-        for keys, values in given:
-            acc = accs.setdefault(tuple(keys[k] for k in rollups.DIMS[dim]), Acc())
-            acc.sources |= names
-            for name, v in values.items():
-                acc.counters[name] += v
 
 
 def _seat_time(rows: list[tuple[str, str, str, str, float]]) -> dict[str | None, dict[str, Acc]]:

@@ -1,5 +1,6 @@
 """Stores for the reports tests: a SQLite file and a fresh PostgreSQL schema, migrated and
-filled with the hand-worked calls of `fixture_store`."""
+filled with the hand-worked calls of `fixture_store` and their ratings, QA scores and
+callbacks."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def empty_store(store_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def store(empty_store: Engine) -> Engine:
     fixture_store.fill(empty_store)
+    fixture_store.fill_sources(empty_store)
     return empty_store
 
 

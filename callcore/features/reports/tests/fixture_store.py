@@ -21,6 +21,12 @@ A4 and A11 dialed a cancelled number (12-s notice; A11 hung up during it); A5 wa
 transferred to G02; the sub-centre answered A6 over its trunk and failed A7 (queued in the
 12366 zone); A8 and A9 end after midnight. Wrap-up (seat_events): A1 5 s, A2 10, A4 5,
 A5 8, A7 5, A8 5 (after midnight).
+
+Ratings (一次一评; 1 非常满意 … 5 非常不满意): A1 1, A2 4, A4 none (no key), A5 3, A7 2, A8 5
+(given at 00:10:45 on the 4th: it belongs to the 3rd), A10 1. A6, the sub-centre's, has
+none. QA scores: A1 80, corrected to 90; A2 70; A7 failed (0, 85 as given). Callbacks of
+the missed calls: A3 (missed 08:20:03) reached at 09:00:03 by the second call out of its
+task; A11 (10:00:07) reached at 12:00:07; A9 (00:00:29 on the 4th) reached 25 hours later.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert
 
+from callcore.features.callsout.tables import CallbackMiss, CallbackTask, OutboundCall
+from callcore.features.quality.tables import QaScore
+from callcore.features.ratings.tables import Rating
 from callcore.records import CallRecord, Outcome
 from callcore.store import db
 from callcore.store.models import CallLeg, SeatEvent
@@ -153,7 +162,8 @@ LEGS = [
 
 
 def fill(engine: Engine, records: list[CallRecord] | None = None) -> None:
-    """The calls, seat events and legs above, in a migrated store."""
+    """The calls, seat events and legs above, in a migrated store (the column sources'
+    rows: `fill_sources`)."""
     with engine.begin() as conn:
         db.upsert_calls(conn, records if records is not None else calls())
         conn.execute(
@@ -192,3 +202,81 @@ def fill(engine: Engine, records: list[CallRecord] | None = None) -> None:
                 for lid, seq, kind, target, from_seat, seat in LEGS
             ],
         )
+
+
+# (call, level or None, local time, day, seat, zone, number)
+RATINGS = [
+    ("A1", 1, "08:02:10", 3, "G01", "general", "12345"),
+    ("A2", 4, "08:12:05", 3, "G02", "general", "12345"),
+    ("A4", None, "08:41:40", 3, "G01", "general", "12349"),
+    ("A5", 3, "09:08:40", 3, "G02", "general", "12333"),
+    ("A7", 2, "09:21:45", 3, "T01", "tax", "12366"),
+    ("A8", 5, "00:10:45", 4, "G01", "general", "12345"),
+    ("A10", 1, "00:05:40", 4, "G01", "general", "12345"),
+]
+
+# (call, version, total, failed, seat)
+QA_SCORES = [
+    ("A1", 1, 80, False, "G01"),
+    ("A1", 2, 90, False, "G01"),
+    ("A2", 1, 70, False, "G02"),
+    ("A7", 1, 0, True, "T01"),
+]
+
+# (task, missed call, missed at, day, [(call out, outcome, answered at, day)])
+CALLBACKS = [
+    ("T1", "A3", "08:20:03", 3, [("O1", "no_answer", None, 3), ("O2", "reached", "09:00:03", 3)]),
+    ("T2", "A11", "10:00:07", 3, [("O3", "reached", "12:00:07", 3)]),
+    ("T3", "A9", "00:00:29", 4, [("O4", "no_answer", None, 4), ("O5", "reached", "01:00:30", 5)]),
+]
+
+
+def rating_row(lid: str, level: int | None, when: datetime, seat: str, zone: str,
+               number: str) -> dict:  # fmt: skip
+    return {
+        "linkedid": lid, "seat": seat, "legs": [], "hotline": number, "zone": zone,
+        "request_id": "", "key": str(level or ""), "level": level,
+        "outcome": "rated" if level else "no_key", "at": when, "source": "live",
+        "as_of": when.timestamp(),
+    }  # fmt: skip
+
+
+def score_row(lid: str, version: int, total: int, failed: bool, seat: str) -> dict:
+    return {
+        "linkedid": lid, "version": version, "day": DAY.date(), "seat": seat,
+        "reviewer": "Q01", "scorecard": "standard", "points": {}, "fails": [], "notes": {},
+        "comment": "", "raw_total": total or 85, "total": total, "failed": failed,
+        "reason": "" if version == 1 else "复核", "submitted_at": at("18:00:00"),
+    }  # fmt: skip
+
+
+def _callbacks(conn) -> None:
+    for task, lid, missed, day, dials in CALLBACKS:
+        when = at(missed, day)
+        reached = [at(t, d) for _o, outcome, t, d in dials if outcome == "reached"]
+        conn.execute(insert(CallbackMiss.__table__), {"linkedid": lid, "task_id": task, "at": when})
+        conn.execute(insert(CallbackTask.__table__), {
+            "id": task, "reason": "callback", "caller": "13900000000", "zone": "general",
+            "dialed": "12345", "status": "closed", "first_missed": when, "last_missed": when,
+            "misses": 1, "attempts": len(dials), "next_attempt_at": when,
+            "closed_at": reached[0] if reached else when, "closed_reason": "reached",
+        })  # fmt: skip
+        for i, (oid, outcome, t, d) in enumerate(dials):
+            start = (at(t, d) - timedelta(seconds=20)) if t else when + timedelta(minutes=20 * i)
+            conn.execute(insert(OutboundCall.__table__), {
+                "id": oid, "reason": "callback", "task_id": task, "number": "13900000000",
+                "seat": "G01", "outcome": outcome, "started_at": start,
+                "answered_at": at(t, d) if t else None, "ended_at": start + timedelta(minutes=2),
+                "as_of": start.timestamp(),
+            })  # fmt: skip
+
+
+def fill_sources(engine: Engine) -> None:
+    """The ratings, QA scores and callbacks above (the reports' column sources)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Rating.__table__),
+            [rating_row(lid, lv, at(t, d), seat, z, n) for lid, lv, t, d, seat, z, n in RATINGS],
+        )
+        conn.execute(insert(QaScore.__table__), [score_row(*row) for row in QA_SCORES])
+        _callbacks(conn)

@@ -50,7 +50,19 @@ def test_xlsx_holds_the_same_numbers(report, tmp_path: Path):
     assert rows["总计"][col["呼入量"]] == 10
     summary = {r[0]: r for r in wb["汇总"].iter_rows(values_only=True) if r and r[0]}
     assert summary["最差连续24小时接通率"][1] == pytest.approx(0.7)  # the whole day
-    assert "满意率" in summary["暂无数据来源的指标"][1]
+    assert "暂无数据来源的指标" not in summary  # every figure has its source
+    # the sources' figures, by hand (test_reports_figures): total and the general zone
+    total, general = rows["总计"], rows["综合服务区"]
+    assert total[col["评价率"]] == pytest.approx(5 / 6, abs=1e-3)
+    assert total[col["满意率"]] == pytest.approx(3 / 5, abs=1e-3)
+    assert total[col["质检平均分"]] == pytest.approx(160 / 3, abs=1e-3)
+    assert total[col["1小时内回拨率"]] == pytest.approx(1 / 3, abs=1e-3)
+    assert total[col["24小时内回拨率"]] == pytest.approx(2 / 3, abs=1e-3)
+    assert general[col["满意率"]] == pytest.approx(1 / 3, abs=1e-3)
+    assert general[col["质检平均分"]] == pytest.approx(80, abs=1e-3)
+    seats = {r[0]: r for r in wb["座席"].iter_rows(min_row=2, values_only=True)}
+    seat_col = {h: i for i, h in enumerate(c.value for c in wb["座席"][1])}
+    assert seats["G01 王芳"][seat_col["质检平均分"]] == pytest.approx(90, abs=1e-3)
     assert wb["专区"].cell(2, col["15秒接通率"] + 1).number_format == "0.00%"
 
 
@@ -70,7 +82,7 @@ def test_json_round_trips(report):
     data = json.loads(export.to_json(report))
     assert data["total"]["offered"] == 10 and data["range"]["label"] == "2025-03-03"
     assert data["groups"]["zone"][0]["key"] in {"general", "hrss", "tax", "trunk:tax12366"}
-    assert "satisfaction" in data["absent"]
+    assert data["absent"] == [] and data["total"]["qa_avg"] == pytest.approx(160 / 3)
 
 
 def test_charts_are_pngs(report, tmp_path: Path):

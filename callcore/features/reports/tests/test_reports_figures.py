@@ -1,7 +1,8 @@
 """The report's figures on the hand-worked store (fixture_store), figure by figure, on
 SQLite and PostgreSQL: totals, intervals across midnight, numbers, zones with the 12366
-sub-centre, seats with their wrap-up, pauses and occupancy, transfers; the SQL sums agree
-with `queues.stats.contribution`; an optional column source plugs in."""
+sub-centre, seats with their wrap-up, pauses and occupancy, transfers; ratings, QA scores
+(a corrected one) and callbacks per grouping; the SQL sums agree with
+`queues.stats.contribution`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, select
+from sqlalchemy import Engine
 
 from callcore.features.reports.model import Grouping, resolve_range
 from callcore.features.reports.queries import call_sums, load_calls
@@ -132,53 +133,83 @@ def test_the_next_day_and_the_week(service: ReportService):
     assert days["2025-03-04"]["offered"] == 1 and week.total.figures["offered"] == 11
 
 
-def test_optional_columns_absent_today(service: ReportService):
-    r = service.report(DAY, ["zone"])
+def check(report, expected: dict[str, dict[str, dict[str, float | None]]]) -> None:
+    """Figures by grouping ("total" for the total row), key and figure id, as worked out
+    by hand; None: no value (nothing to divide by)."""
+    for grouping, rows in expected.items():
+        got = {"": report.total.figures} if grouping == "total" else by_key(report, grouping)
+        for key, figs in rows.items():
+            for fid, want in figs.items():
+                have = got[key][fid]
+                ok = have is None if want is None else have == pytest.approx(want)
+                assert ok, (grouping, key, fid, have, want)
+
+
+def test_ratings_per_total_zone_number_seat_interval(service: ReportService):
+    r = service.report(DAY, ["zone", "number", "seat", "interval"])
+    # handled by 12345 seats: A1 A2 A4 A5 A7 A8 (not A6, the sub-centre's); A4 unrated;
+    # A8 rated after midnight still counts on the 3rd; satisfied (levels 1-3): A1 A5 A7.
+    # The sub-centre answered A6: nobody of ours to rate, nothing to divide by.
+    share, sat = "rated_share", "satisfaction"
+    check(r, {
+        "total": {"": {share: 5 / 6, sat: 3 / 5}},
+        "zone": {
+            "general": {share: 3 / 4, sat: 1 / 3},  # A1 A2 A8 of A1 A2 A4 A8; A1
+            "hrss": {share: 1.0, sat: 1.0},
+            "trunk:tax12366": {share: None, sat: None},
+        },
+        "number": {"12349": {share: 0.0, sat: None}, "12345": {share: 1.0, sat: 1 / 3}},
+        "seat": {"G01": {share: 2 / 3, sat: 1 / 2}, "G02": {share: 1.0, sat: 0.0}},
+        "interval": {
+            "2025-03-03 08:00": {share: 1.0, sat: 1 / 2},  # A1 A2
+            "2025-03-03 23:30": {share: 1.0, sat: 0.0},  # A8: 非常不满意
+            "2025-03-03 07:30": {share: None, sat: None},  # no calls
+        },
+    })  # fmt: skip
+    assert r.absent == []
+
+
+def test_qa_average_counts_the_corrected_score(service: ReportService):
+    r = service.report(DAY, ["zone", "seat"])
+    # A1's score 80 was corrected to 90: only the current version counts; A7 failed (0)
+    qa = "qa_avg"
+    check(r, {
+        "total": {"": {qa: (90 + 70 + 0) / 3}},
+        "zone": {"general": {qa: 80}, "tax": {qa: 0.0}, "hrss": {qa: None}},
+        "seat": {"G01": {qa: 90}, "G02": {qa: 70}, "T01": {qa: 0.0}, "E-hrss1": {qa: None}},
+    })  # fmt: skip
+
+
+def test_callbacks_by_the_missed_calls_zone_and_number(service: ReportService):
+    r = service.report(DAY, ["zone", "number", "seat", "interval"])
+    # missed: A3 (reached after 40 min), A11 (after 2 h), A9 (after 25 h: too late)
+    h1, h24 = "callback_1h", "callback_24h"
+    check(r, {
+        "total": {"": {h1: 1 / 3, h24: 2 / 3}},
+        "zone": {"general": {h1: 1 / 3, h24: 2 / 3}, "tax": {h1: None, h24: None}},
+        "number": {"12345": {h1: 0.5, h24: 0.5}, "12349": {h1: 0.0, h24: 1.0}},
+        "seat": {"": {h1: 1 / 3, h24: 2 / 3}, "G01": {h1: None}},  # nobody answered them
+        "interval": {
+            "2025-03-03 08:00": {h1: 1.0, h24: 1.0},  # A3
+            "2025-03-03 10:00": {h1: 0.0, h24: 1.0},  # A11
+            "2025-03-03 23:30": {h1: 0.0, h24: 0.0},  # A9
+        },
+    })  # fmt: skip
+
+
+def test_the_next_day_has_its_own_sources(service: ReportService):
+    nxt = service.report(resolve_range("day", CFG.site.timezone, date(2025, 3, 4)), [])
+    t = nxt.total.figures  # A10: rated 非常满意; nothing scored or missed
+    assert (t["rated_share"], t["satisfaction"]) == (1.0, 1.0)
+    assert t["qa_avg"] is None and t["callback_1h"] is None
+
+
+def test_without_sources_the_figures_are_absent(store: Engine):
+    r = ReportService(store, lambda: CFG, lambda: NOW, sources=()).report(DAY, ["zone"])
     assert set(r.absent) == {"rated_share", "satisfaction", "qa_avg", "callback_1h",
                              "callback_24h"}  # fmt: skip
     assert r.total.figures["satisfaction"] is None
-
-
-class RatingSource:
-    """A column source on a real ratings table, as the rating feature would plug one in."""
-
-    name = "ratings"
-    counters = ("rated", "satisfied")
-
-    def __init__(self, table: Table):
-        self.table = table
-
-    def select(self, start, end):
-        t = self.table
-        return select(t.c.linkedid, t.c.rated, t.c.satisfied)
-
-
-def test_a_column_source_plugs_in(store: Engine):
-    meta = MetaData()
-    ratings = Table(
-        "test_ratings",
-        meta,
-        Column("linkedid", String(64), primary_key=True),
-        Column("rated", Float),
-        Column("satisfied", Float),
-    )
-    meta.create_all(store)
-    with store.begin() as conn:
-        conn.execute(
-            ratings.insert(),
-            [
-                {"linkedid": "A1", "rated": 1, "satisfied": 1},
-                {"linkedid": "A2", "rated": 1, "satisfied": 0},
-                {"linkedid": "A7", "rated": 1, "satisfied": 1},
-            ],
-        )
-    r = ReportService(store, lambda: CFG, lambda: NOW, [RatingSource(ratings)]).report(
-        DAY, ["zone"]
-    )
-    assert r.total.figures["rated_share"] == pytest.approx(3 / 7)
-    assert r.total.figures["satisfaction"] == pytest.approx(2 / 3)
-    assert by_key(r, "zone")["tax"]["satisfaction"] == 1.0
-    assert "satisfaction" not in r.absent and "qa_avg" in r.absent
+    assert by_key(r, "zone")["general"]["qa_avg"] is None
 
 
 # -- the SQL sums are contribution() --------------------------------------------------

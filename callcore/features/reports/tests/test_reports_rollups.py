@@ -1,6 +1,7 @@
 """Daily rollups on SQLite and PostgreSQL: a report made from kept days gives exactly the
 figures of the same report made live; a day whose calls, seat events or legs change is
-rebuilt on the next report; building is idempotent; unsettled days are never kept."""
+rebuilt on the next report, and so does one whose ratings, QA scores or callbacks change;
+building is idempotent; unsettled days are never kept."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
+from callcore.features.callsout.tables import CallbackMiss, CallbackTask, OutboundCall
+from callcore.features.quality.tables import QaScore
+from callcore.features.ratings.tables import Rating
 from callcore.features.reports import rollups
 from callcore.features.reports.model import Grouping, Report, resolve_range
 from callcore.features.reports.service import ReportService
+from callcore.features.reports.sources import standard
 from callcore.features.reports.tables import rollup_days
 from callcore.features.reports.tables import rollups as rollup_rows
 from callcore.records import Outcome
@@ -59,6 +64,73 @@ def test_rollups_give_the_live_figures(store: Engine):
     assert figures(again) == figures(live)
     assert again.total.figures["offered"] == 11  # A1-A11
     assert again.worst24 is not None
+    assert again.absent == []
+    # the sources' figures come from the kept days too (test_reports_figures by hand)
+    t = again.total.figures
+    assert t["satisfaction"] == pytest.approx(4 / 6)  # A1 A5 A7 A10 of six rated
+    assert t["qa_avg"] == pytest.approx(160 / 3) and t["callback_24h"] == pytest.approx(2 / 3)
+
+
+def _rebuilt_and_live(store: Engine, svc: ReportService, change) -> tuple[dict, dict]:
+    """The 3rd kept, then `change(conn)`: the report after it, and the same report live;
+    asserts the day was rebuilt and the 4th left as it was."""
+    day = resolve_range("day", TZ, date(2025, 3, 3))
+    svc.report(WEEK, ALL)
+    stamps = kept_days(store)
+    with store.begin() as conn:
+        change(conn)
+    after = svc.report(day, ALL)
+    assert kept_days(store)[date(2025, 3, 3)] != stamps[date(2025, 3, 3)]
+    svc.report(WEEK, ALL)
+    assert kept_days(store)[date(2025, 3, 4)] == stamps[date(2025, 3, 4)]
+    live = ReportService(store, lambda: CFG, lambda: UNSETTLED).report(day, ALL)
+    assert figures(after) == figures(live)
+    return after.total.figures, by_zone(after)
+
+
+def by_zone(rep: Report) -> dict:
+    return {r.key: r.figures for r in rep.groups["zone"]}
+
+
+def test_a_late_rating_rebuilds_its_day(store: Engine):
+    svc = ReportService(store, lambda: CFG, lambda: NOW)
+
+    def rate_a4(conn) -> None:  # reconciled from queue_log: A4's caller did press 2
+        conn.execute(
+            update(Rating.__table__)
+            .where(Rating.__table__.c.linkedid == "A4")
+            .values(level=2, outcome="rated", key="2", source="reconciled", as_of=2e9)
+        )
+
+    t, zones = _rebuilt_and_live(store, svc, rate_a4)
+    assert t["rated_share"] == 1.0 and t["satisfaction"] == pytest.approx(4 / 6)
+    assert zones["general"]["satisfaction"] == pytest.approx(2 / 4)
+
+
+def test_a_qa_correction_rebuilds_its_day(store: Engine):
+    svc = ReportService(store, lambda: CFG, lambda: NOW)
+
+    def correct_a7(conn) -> None:  # the fail item was ticked by mistake
+        conn.execute(insert(QaScore.__table__), fixture_store.score_row("A7", 2, 85, False, "T01"))
+
+    t, zones = _rebuilt_and_live(store, svc, correct_a7)
+    assert t["qa_avg"] == pytest.approx((90 + 70 + 85) / 3)
+    assert zones["tax"]["qa_avg"] == 85.0
+
+
+def test_a_reached_callback_rebuilds_its_day(store: Engine):
+    svc = ReportService(store, lambda: CFG, lambda: NOW)
+    when = fixture_store.at("00:40:00", 4)  # A9 missed at 00:00:29: reached within the hour
+
+    def reach_a9(conn) -> None:
+        conn.execute(insert(OutboundCall.__table__), {
+            "id": "O6", "reason": "callback", "task_id": "T3", "number": "13900000000",
+            "seat": "G01", "outcome": "reached", "started_at": when - timedelta(seconds=9),
+            "answered_at": when, "ended_at": when + timedelta(minutes=1), "as_of": 3e9,
+        })  # fmt: skip
+
+    t, _zones = _rebuilt_and_live(store, svc, reach_a9)
+    assert t["callback_1h"] == pytest.approx(2 / 3) and t["callback_24h"] == 1.0
 
 
 def test_a_part_of_a_day_is_live_beside_kept_days(store: Engine):
@@ -160,6 +232,8 @@ def random_store(engine: Engine, seed: int) -> None:
     rnd = random.Random(seed)
     seats = ["G01", "G02", "G03", "E-hrss1"]
     records, events, legs = [], [], []
+    given: dict[str, list[dict]] = {"ratings": [], "scores": [], "misses": [], "tasks": [],
+                                    "dials": []}  # fmt: skip
 
     def event(seat: str, state: str, t: datetime, lid: str = "", reason: str = "") -> None:
         zone = "hrss" if seat.startswith("E") else "general"
@@ -190,6 +264,7 @@ def random_store(engine: Engine, seed: int) -> None:
                 records.append(fixture_store._call(
                     lid, "12345", route, t, queued=queued, ended=ended, outcome=Outcome.ABANDONED,
                     wait=wait))  # fmt: skip
+                _random_callback(rnd, given, lid, ended)
                 continue
             answered = queued + timedelta(seconds=wait)
             ended = answered + timedelta(seconds=rnd.uniform(5, 900))
@@ -197,6 +272,7 @@ def random_store(engine: Engine, seed: int) -> None:
                 lid, "12345", route, t, queued=queued, answered=answered, ended=ended, seat=seat,
                 outcome=Outcome.ANSWERED))  # fmt: skip
             if not route.startswith("trunk"):
+                _random_rating_and_score(rnd, given, lid, ended, seat)
                 event(seat, "ringing", answered - timedelta(seconds=2), lid)
                 event(seat, "talking", answered, lid)
                 event(seat, "wrap_up", ended, lid)
@@ -211,6 +287,48 @@ def random_store(engine: Engine, seed: int) -> None:
         conn.execute(insert(SeatEvent.__table__), events)
         if legs:
             conn.execute(insert(CallLeg.__table__), legs)
+        _insert_given(conn, given)
+
+
+def _insert_given(conn, given: dict[str, list[dict]]) -> None:
+    """The random ratings, QA scores and callbacks into their tables."""
+    for table, rows in (
+        (Rating, given["ratings"]), (QaScore, given["scores"]), (CallbackMiss, given["misses"]),
+        (CallbackTask, given["tasks"]), (OutboundCall, given["dials"]),
+    ):  # fmt: skip
+        if rows:
+            conn.execute(insert(table.__table__), rows)
+
+
+def _random_rating_and_score(
+    rnd: random.Random, given: dict[str, list[dict]], lid: str, ended: datetime, seat: str
+) -> None:
+    """Most answered calls rated (or not), a few scored, some of those corrected."""
+    level = rnd.choice([None, 1, 2, 3, 4, 5])
+    given["ratings"].append(fixture_store.rating_row(lid, level, ended, seat, "general", "12345"))
+    if rnd.random() < 0.3:
+        for version in range(1, rnd.choice([2, 3]) + 1):
+            total = rnd.randrange(101)
+            given["scores"].append(fixture_store.score_row(lid, version, total, total == 0, seat))
+
+
+def _random_callback(
+    rnd: random.Random, given: dict[str, list[dict]], lid: str, missed: datetime
+) -> None:
+    """A missed call's task, reached after a random while (often within 1 or 24 hours)."""
+    task = f"T-{lid}"
+    after = timedelta(minutes=rnd.choice([10, 59, 61, 600, 1439, 1441, 2000]))
+    given["misses"].append({"linkedid": lid, "task_id": task, "at": missed})
+    given["tasks"].append({
+        "id": task, "reason": "callback", "caller": lid, "zone": "general", "status": "closed",
+        "first_missed": missed, "last_missed": missed, "next_attempt_at": missed,
+        "closed_at": missed + after, "closed_reason": "reached",
+    })  # fmt: skip
+    given["dials"].append({
+        "id": f"O-{lid}", "reason": "callback", "task_id": task, "number": lid, "seat": "G01",
+        "outcome": "reached", "started_at": missed + after - timedelta(seconds=10),
+        "answered_at": missed + after, "as_of": 1.0,
+    })  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -219,10 +337,11 @@ def test_kept_days_sum_exactly_to_the_whole_range_live(empty_store: Engine, seed
     random_store(empty_store, seed)
     rng = resolve_range("range", TZ, start=date(2025, 3, 3), end=date(2025, 3, 5))
     targets = CFG.site.targets
+    src = standard()
     with empty_store.connect() as conn:
-        whole = rollups.live(conn, rng.start, rng.end, targets, NOW)
-        built = rollups.gather(conn, rng, TZ, targets, NOW)
-        kept = rollups.gather(conn, rng, TZ, targets, NOW)
+        whole = rollups.live(conn, rng.start, rng.end, targets, NOW, sources=src)
+        built = rollups.gather(conn, rng, TZ, targets, NOW, sources=src)
+        kept = rollups.gather(conn, rng, TZ, targets, NOW, sources=src)
     assert len(kept_days(empty_store)) == 3
     for part in (built, kept):
         for dim in rollups.DIMS:
@@ -240,3 +359,6 @@ def test_kept_days_sum_exactly_to_the_whole_range_live(empty_store: Engine, seed
         assert np.array_equal(times[order], w_times[w_order])
         assert np.array_equal(answered[order], w_answered[w_order])
     assert sum(a.counters["offered"] for a in whole.sums["bucket"].values()) == 180
+    total = {n: sum(a.counters[n] for a in whole.sums["bucket"].values())
+             for n in ("rated", "qa_n", "missed", "callback_24h")}  # fmt: skip
+    assert all(total.values()), total  # every source gave something to sum
