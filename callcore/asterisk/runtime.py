@@ -250,12 +250,29 @@ def start(rt: Runtime, inst: Instance, timeout: float = 60.0) -> int:
             raise AsteriskError("Asterisk exited at start:\n" + "\n".join(tail))
         try:
             res = rx(rt, inst, "core waitfullybooted", timeout=5)
-            if "fully booted" in res.lower():
+            if "fully booted" in res.lower() and manager_listening(rt, inst):
                 return proc.pid
         except AsteriskError:
             pass
         time.sleep(0.3)
     raise AsteriskError(f"Asterisk did not boot within {timeout:.0f} s")
+
+
+def manager_listening(rt: Runtime, inst: Instance) -> bool:
+    """Whether AMI took its port; if not, ask Asterisk to bind it again.
+
+    Asterisk boots without its manager when the port is briefly held (a client socket that
+    the kernel gave that port as its ephemeral one), and never retries on its own; the
+    engine would then wait for AMI forever. A manager reload binds again.
+    """
+    pbx = inst.config.pbx
+    try:
+        with socket.create_connection((pbx.bind, pbx.ami_port), timeout=2):
+            return True
+    except OSError:
+        log.warning("AMI is not listening on port %s; reloading the manager", pbx.ami_port)
+        rx(rt, inst, "module reload manager", timeout=5)
+        return False
 
 
 def rx(rt: Runtime, inst: Instance, command: str, timeout: float = 10.0) -> str:
