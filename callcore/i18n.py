@@ -124,6 +124,40 @@ _TEXT: dict[str, tuple[str, str]] = {
     "satisfaction": ("满意率", "satisfaction"),
     "unsatisfied": ("不满意", "unsatisfied"),
     "unsatisfied_rating": ("不满意评价", "unsatisfied rating"),
+    # the QA desk's command line
+    "qa_drawn": ("已抽取 {day} 的质检样本 {n} 条", "{n} samples drawn for {day}"),
+    "qa_none": ("没有符合条件的样本", "no samples"),
+    "qa_day": ("日期", "day"),
+    "qa_call": ("通话", "call"),
+    "qa_reasons": ("抽检原因", "reasons"),
+    "qa_reviewer": ("质检员", "reviewer"),
+    "qa_status": ("状态", "status"),
+    "qa_total": ("得分", "total"),
+    "qa_pending": ("待评", "pending"),
+    "qa_scored": ("已评", "scored"),
+    "qa_queue": ("质检样本", "QA samples"),
+    "qa_rating": ("满意度评价", "rating"),
+    "qa_recordings": ("录音", "recordings"),
+    "qa_version": (
+        "版本 {v}：{total} 分（{reviewer}，{at}）",
+        "version {v}: {total} ({reviewer}, {at})",
+    ),
+    "qa_failed": ("  一票否决：{items}", "  failed on: {items}"),
+    "qa_why": ("  更正原因：{reason}", "  corrected because: {reason}"),
+    "qa_saved": (
+        "已保存 {lid} 的评分（版本 {v}）：{total} 分",
+        "saved the score of {lid} (version {v}): {total}",
+    ),
+    "qa_summary": ("质检汇总", "QA summary"),
+    "qa_period": ("周期", "period"),
+    "qa_count": ("质检数", "scored"),
+    "qa_average": ("平均分", "average"),
+    "qa_fails": ("否决数", "fails"),
+    "qa_no_store": (
+        "请用 --db 或 CALLCORE_DB_URL 指定数据库",
+        "give the store with --db or CALLCORE_DB_URL",
+    ),
+    "qa_bad_mark": ("{what} 应写作 项目=值：{text!r}", "{what} takes item=value: {text!r}"),
 }
 
 _OUTCOME_KEY = {

@@ -28,53 +28,14 @@ from callcore.features.quality.model import Marks, QualityError, Reason, Score
 from callcore.features.quality.service import Actor, QualityService, Queued, SampleView
 from callcore.features.ratings.model import level_label
 from callcore.features.ratings.service import RatingService
+from callcore.i18n import t
 from callcore.privacy import mask_number
 from callcore.store import db
 from config.schema import SiteConfig
 
-_WORDS: dict[str, tuple[str, str]] = {
-    "drawn": ("已抽取 {day} 的质检样本 {n} 条", "{n} samples drawn for {day}"),
-    "none": ("没有符合条件的样本", "no samples"),
-    "day": ("日期", "day"),
-    "seat": ("座席", "seat"),
-    "call": ("通话", "call"),
-    "reasons": ("抽检原因", "reasons"),
-    "reviewer": ("质检员", "reviewer"),
-    "status": ("状态", "status"),
-    "total": ("得分", "total"),
-    "pending": ("待评", "pending"),
-    "scored": ("已评", "scored"),
-    "queue": ("质检样本", "QA samples"),
-    "caller": ("主叫号码", "caller"),
-    "talk": ("通话(秒)", "talk (s)"),
-    "rating": ("满意度评价", "rating"),
-    "recordings": ("录音", "recordings"),
-    "version": (
-        "版本 {v}：{total} 分（{reviewer}，{at}）",
-        "version {v}: {total} ({reviewer}, {at})",
-    ),
-    "failed": ("  一票否决：{items}", "  failed on: {items}"),
-    "why": ("  更正原因：{reason}", "  corrected because: {reason}"),
-    "saved": (
-        "已保存 {lid} 的评分（版本 {v}）：{total} 分",
-        "saved the score of {lid} (version {v}): {total}",
-    ),
-    "summary": ("质检汇总", "QA summary"),
-    "period": ("周期", "period"),
-    "count": ("质检数", "scored"),
-    "average": ("平均分", "average"),
-    "fails": ("否决数", "fails"),
-    "no_store": (
-        "请用 --db 或 CALLCORE_DB_URL 指定数据库",
-        "give the store with --db or CALLCORE_DB_URL",
-    ),
-    "bad_mark": ("{what} 应写作 项目=值：{text!r}", "{what} takes item=value: {text!r}"),
-}
-
 
 def _t(key: str, lang: str, **kw: Any) -> str:
-    zh, en = _WORDS[key]
-    return (zh if lang == "zh" else en).format(**kw)
+    return t(key, lang).format(**kw)
 
 
 @dataclass
@@ -136,7 +97,7 @@ def qa(
     """The QA desk (质检): draw samples, review and score them, summaries."""
     inst = getattr(ctx.obj, "inst", None)
     if db_url is None and inst is None:
-        _fail(_t("no_store", lang))
+        _fail(_t("qa_no_store", lang))
     cfg = site_config.load(config_path) if config_path or inst is None else inst.config
     ctx.obj = _Qa(db_url or inst.db_url, cfg, lang, actor or getpass.getuser())
 
@@ -152,7 +113,7 @@ def draw(c: _Qa, day: str | None) -> None:
     when = _day(day) or c.today() - timedelta(days=1)
     with c.service() as svc:
         samples = svc.draw(when)
-    click.echo(_t("drawn", c.lang, day=when.isoformat(), n=len(samples)))
+    click.echo(_t("qa_drawn", c.lang, day=when.isoformat(), n=len(samples)))
 
 
 def _reasons(reasons: Any, lang: str) -> str:
@@ -162,12 +123,12 @@ def _reasons(reasons: Any, lang: str) -> str:
 
 
 def _queue_table(items: list[Queued], lang: str) -> Table:
-    table = Table(title=_t("queue", lang))
-    for key in ("day", "seat", "call", "reasons", "reviewer", "status", "total"):
+    table = Table(title=_t("qa_queue", lang))
+    for key in ("qa_day", "seat", "qa_call", "qa_reasons", "qa_reviewer", "qa_status", "qa_total"):
         table.add_column(_t(key, lang))
     for q in items:
         s = q.sample
-        status = _t("scored" if q.score else "pending", lang)
+        status = _t("qa_scored" if q.score else "qa_pending", lang)
         total = "" if q.score is None else str(q.score.total)
         table.add_row(
             s.day.isoformat(),
@@ -204,27 +165,27 @@ def queue(
             [{**q.sample.__dict__, "score": q.score.to_dict() if q.score else None} for q in items]
         )
     elif not items:
-        click.echo(_t("none", c.lang))
+        click.echo(_t("qa_none", c.lang))
     else:
         Console(width=140).print(_queue_table(items, c.lang))
 
 
 def _version_lines(s: Score, lang: str) -> list[str]:
     at = s.submitted_at.isoformat(timespec="seconds")
-    lines = [_t("version", lang, v=s.version, total=s.total, reviewer=s.reviewer, at=at)]
+    lines = [_t("qa_version", lang, v=s.version, total=s.total, reviewer=s.reviewer, at=at)]
     if s.failed:
-        lines.append(_t("failed", lang, items="、".join(s.fails)))
+        lines.append(_t("qa_failed", lang, items="、".join(s.fails)))
     if s.reason:
-        lines.append(_t("why", lang, reason=s.reason))
+        lines.append(_t("qa_why", lang, reason=s.reason))
     return lines
 
 
 def _show_lines(v: SampleView, lang: str) -> list[str]:
     s = v.sample
     lines = [
-        f"{_t('call', lang)}: {s.linkedid}  {_t('day', lang)}: {s.day}  {_t('seat', lang)}: "
-        f"{s.seat}  {_t('reviewer', lang)}: {s.reviewer}",
-        f"{_t('reasons', lang)}: {_reasons(s.reasons, lang)}",
+        f"{_t('qa_call', lang)}: {s.linkedid}  {_t('qa_day', lang)}: {s.day}  {_t('seat', lang)}: "
+        f"{s.seat}  {_t('qa_reviewer', lang)}: {s.reviewer}",
+        f"{_t('qa_reasons', lang)}: {_reasons(s.reasons, lang)}",
     ]
     if v.call is not None:
         lines.append(
@@ -232,8 +193,8 @@ def _show_lines(v: SampleView, lang: str) -> list[str]:
             f"{_t('talk', lang)}: {v.call.talk_seconds or 0:.0f}"
         )
     level = v.rating["level"] if v.rating else None
-    lines.append(f"{_t('rating', lang)}: {level_label(level, lang)}")
-    lines.append(f"{_t('recordings', lang)}: /api/v1/calls/{s.linkedid}/recordings")
+    lines.append(f"{_t('qa_rating', lang)}: {level_label(level, lang)}")
+    lines.append(f"{_t('qa_recordings', lang)}: /api/v1/calls/{s.linkedid}/recordings")
     for score in v.history:
         lines += _version_lines(score, lang)
     return lines
@@ -265,7 +226,7 @@ def _pairs(texts: tuple[str, ...], what: str, lang: str) -> dict[str, str]:
     for text in texts:
         key, sep, value = text.partition("=")
         if not sep or not key:
-            raise click.BadParameter(_t("bad_mark", lang, what=what, text=text))
+            raise click.BadParameter(_t("qa_bad_mark", lang, what=what, text=text))
         out[key.strip()] = value.strip()
     return out
 
@@ -276,7 +237,7 @@ def _marks(
     given: dict[str, int] = {}
     for item, value in _pairs(points, "--points", c.lang).items():
         if not value.isdigit():
-            raise click.BadParameter(_t("bad_mark", c.lang, what="--points", text=value))
+            raise click.BadParameter(_t("qa_bad_mark", c.lang, what="--points", text=value))
         given[item] = int(value)
     return Marks(given, tuple(fails), _pairs(notes, "--note", c.lang), comment)
 
@@ -312,7 +273,7 @@ def score(
     marks = _marks(c, points, fails, note, comment)
     with c.service() as svc:
         s = svc.submit(reviewer, linkedid, marks, Actor(c.actor, "cli"))
-    click.echo(_t("saved", c.lang, lid=s.linkedid, v=s.version, total=s.total))
+    click.echo(_t("qa_saved", c.lang, lid=s.linkedid, v=s.version, total=s.total))
 
 
 @qa.command("correct")
@@ -334,7 +295,7 @@ def correct(
     marks = _marks(c, points, fails, note, comment)
     with c.service() as svc:
         s = svc.correct(reviewer, linkedid, marks, reason, Actor(c.actor, "cli"))
-    click.echo(_t("saved", c.lang, lid=s.linkedid, v=s.version, total=s.total))
+    click.echo(_t("qa_saved", c.lang, lid=s.linkedid, v=s.version, total=s.total))
 
 
 @qa.command("summary")
@@ -359,10 +320,10 @@ def summary(
         _json([r.as_dict() for r in rows])
         return
     if not rows:
-        click.echo(_t("none", c.lang))
+        click.echo(_t("qa_none", c.lang))
         return
-    table = Table(title=_t("summary", c.lang))
-    for key in ("seat", "period", "count", "average", "fails"):
+    table = Table(title=_t("qa_summary", c.lang))
+    for key in ("seat", "qa_period", "qa_count", "qa_average", "qa_fails"):
         table.add_column(_t(key, c.lang))
     for r in rows:
         avg = "" if r.average is None else f"{r.average:.1f}"
