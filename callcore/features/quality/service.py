@@ -10,9 +10,7 @@ the other way round, cannot exist.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +37,7 @@ from callcore.features.quality.model import (
 )
 from callcore.features.quality.tables import QaSample, QaScore
 from callcore.records import CallRecord
+from callcore.store import audit
 from callcore.store.db import get_call
 from callcore.store.models import AuditEntry, Call, CallLeg
 from config.quality import QualitySettings, Scorecard
@@ -73,15 +72,7 @@ def _audit(
 ) -> None:
     """The audit row, in the caller's transaction: the action and its audit stand or fall
     together."""
-    conn.execute(
-        insert(audit_t),
-        [{
-            "id": str(uuid.uuid4()), "at": at, "actor": who.name[:64], "role": who.role[:16],
-            "action": action, "target": target,
-            "detail": json.dumps(detail, ensure_ascii=False), "result": "ok", "error": "",
-            "as_of": at.timestamp(),
-        }],
-    )  # fmt: skip
+    conn.execute(insert(audit_t), [audit.row(who.name, who.role, action, target, detail, at=at)])
 
 
 @dataclass(frozen=True)

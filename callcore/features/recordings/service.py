@@ -16,14 +16,12 @@ cannot write makes `health()` say recordings are at risk (the engine's heartbeat
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +40,7 @@ from callcore.features.recordings.model import (
     stored_path,
 )
 from callcore.features.recordings.tables import Recording
+from callcore.store import audit
 from callcore.store.kinds import KIND
 from callcore.store.models import CallLeg
 from config.schema import SiteConfig
@@ -85,20 +84,7 @@ def audit_entry(
     actor: str, role: str, action: str, target: str, detail: dict[str, Any], error: str = ""
 ) -> dict[str, Any]:
     """An `audit` row (the store's kind) for an access to recordings."""
-    now = time.time()
-    return {
-        KIND: "audit",
-        "id": str(uuid.uuid4()),
-        "at": datetime.fromtimestamp(now, UTC),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "target": target,
-        "detail": json.dumps(detail, ensure_ascii=False, default=str),
-        "result": "error" if error else "ok",
-        "error": error,
-        "as_of": now,
-    }
+    return {KIND: "audit", **audit.row(actor, role, action, target, detail, error)}
 
 
 class RecordingService:

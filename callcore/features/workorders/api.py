@@ -13,19 +13,24 @@ Accept-Language asks for English. The service runs in a thread (`asyncio.to_thre
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, create_model
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from callcore.api.registry import Api, ApiError, ApiRequest, Model, Role
 from callcore.features.workorders import export, model
 from callcore.features.workorders.model import Actor, Fields, State, WorkOrder, WorkOrderError
 from callcore.features.workorders.service import WorkOrderService
+from callcore.store import audit
+from callcore.store.kinds import KIND
 from config.workorders import RequestType, Urgency
+
+log = logging.getLogger(__name__)
 
 api = Api(
     "workorders",
@@ -278,7 +283,11 @@ async def request_figures(req: ApiRequest) -> FiguresOut:
          errors=ERRORS)  # fmt: skip
 async def list_requests(req: ApiRequest) -> RequestsOut:
     """Work orders, newest first, by status, unit, type, urgency, district, class, hotline
-    dialed, overdue and time; a seat token sees those it registered only."""
+    dialed, overdue and time; a seat token sees those it registered only. Audited."""
+    return await _audited(req, "workorder_list", "", lambda: _requests(req))
+
+
+async def _requests(req: ApiRequest) -> RequestsOut:
     q: ListQuery = req.query
     actor = actor_of(req)
     filters = q.query(req.own_seat_only())
@@ -291,7 +300,12 @@ async def list_requests(req: ApiRequest) -> RequestsOut:
 
 @api.get(ONE, role=Role.SEAT, response=RequestDetail, errors=ERRORS)
 async def get_request(req: ApiRequest) -> RequestDetail:
-    """One work order with its whole history and the steps the token may take now."""
+    """One work order with its whole history and the steps the token may take now. Audited."""
+    order_id = req.path["request_id"]
+    return await _audited(req, "workorder_view", order_id, lambda: _request(req))
+
+
+async def _request(req: ApiRequest) -> RequestDetail:
     actor = actor_of(req)
     order_id = req.path["request_id"]
     detail = await _call(req, lambda s: _detail(s, order_id, actor))
@@ -347,21 +361,33 @@ async def _act(req: ApiRequest) -> RequestOut:
 
 
 async def _audited(req: ApiRequest, what: str, order_id: str, op: Callable[[], Any]) -> Any:
-    """Run a department's view or step and audit it, refused or not."""
-    ident = req.identity
-    assert ident is not None
-    service: WorkOrderService = req.services.need("workorders")
-    detail = {"unit": ident.unit or "", "path": req.request.path}
+    """Run a view of citizens' data or a department's step and audit it, refused or not."""
     try:
         result = await op()
     except ApiError as exc:
-        await asyncio.to_thread(export.audit, service.engine, ident.name, ident.role.value,
-                                what, order_id, detail, f"{exc.code}: {exc.message}")  # fmt: skip
+        await _audit(req, what, order_id, f"{exc.code}: {exc.message}")
         raise
-    await asyncio.to_thread(
-        export.audit, service.engine, ident.name, ident.role.value, what, order_id, detail
-    )
+    await _audit(req, what, order_id)
     return result
+
+
+async def _audit(req: ApiRequest, what: str, order_id: str, error: str = "") -> None:
+    """Through the engine's store writer (journaled while the store is away) where there is
+    one; `callcore api` on another node writes it itself."""
+    ident = req.identity
+    assert ident is not None
+    detail = {"unit": ident.unit or "", "path": req.request.path}
+    args = (ident.name, ident.role.value, what, order_id, detail, error)
+    if req.services.writer is not None:
+        req.services.writer.submit({KIND: "audit", **audit.row(*args)})
+        return
+    service: WorkOrderService = req.services.need("workorders")
+    try:
+        await asyncio.to_thread(audit.write, service.engine, *args)
+    except SQLAlchemyError:
+        if not error:
+            raise
+        log.warning("a refused %s was not audited: the store is away", what)
 
 
 @api.get("/api/v1/department/requests", role=Role.DEPARTMENT, query=ListQuery,
@@ -369,14 +395,14 @@ async def _audited(req: ApiRequest, what: str, order_id: str, op: Callable[[], A
 async def department_requests(req: ApiRequest) -> RequestsOut:
     """The unit's work orders (lead or assisting), newest first, with the same filters;
     a confidential order shows neither the caller's number nor name."""
-    return await _audited(req, "workorder_list", "", lambda: list_requests(req))
+    return await _audited(req, "workorder_list", "", lambda: _requests(req))
 
 
 @api.get(DEPT_ONE, role=Role.DEPARTMENT, response=RequestDetail, errors=ERRORS)
 async def department_request(req: ApiRequest) -> RequestDetail:
     """One of the unit's work orders with its history; another unit's does not exist."""
     order_id = req.path["request_id"]
-    return await _audited(req, "workorder_view", order_id, lambda: get_request(req))
+    return await _audited(req, "workorder_view", order_id, lambda: _request(req))
 
 
 @api.post(f"{DEPT_ONE}/actions/{{action}}", role=Role.DEPARTMENT, body=ActionIn,

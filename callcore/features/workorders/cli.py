@@ -22,6 +22,7 @@ from callcore.features.workorders import api as wo_api
 from callcore.features.workorders import export, model
 from callcore.features.workorders.model import Actor, WorkOrder, WorkOrderError
 from callcore.features.workorders.service import WorkOrderService
+from callcore.store import audit
 
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
@@ -85,7 +86,7 @@ def request_list(c: Context, as_json: bool, lang: str, **kw: Any) -> None:
     tz = c.inst.config.site.timezone
     with _service(c, lang) as s:
         orders = s.query(actor, q)
-        export.audit(s.engine, "cli", "cli", "workorder_list", "", {"filters": q})
+        audit.write(s.engine, "cli", "cli", "workorder_list", "", {"filters": q})
         if as_json:
             click.echo(json.dumps([s.describe(o, actor) for o in orders], ensure_ascii=False))
             return
@@ -110,7 +111,7 @@ def request_show(c: Context, request_id: str, as_json: bool, lang: str) -> None:
     with _service(c, lang) as s:
         order = s.get(request_id, actor)
         history = s.history(request_id, actor)
-        export.audit(s.engine, "cli", "cli", "workorder_view", request_id, {})
+        audit.write(s.engine, "cli", "cli", "workorder_view", request_id, {})
         view = s.describe(order, actor)
     if as_json:
         events = [wo_api.event_out(e).model_dump(mode="json") for e in history]

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from callcore.features.workorders.model import Event, WorkOrder, label
 from callcore.features.workorders.service import _event, _from_row, events_t, orders_t
-from callcore.store.models import AuditEntry, Call
+from callcore.store import audit
+from callcore.store.models import Call
 
 calls_t = Call.__table__
-audit_t = AuditEntry.__table__
 
 FORMAT_VERSION = 1
 ORDER_FIELDS = (
@@ -152,31 +152,8 @@ def write_day(engine: Engine, day: date, tz: str, folder: Path, actor: str) -> B
     jsonl, csv_path = paths(folder, day)
     _write(jsonl, to_jsonl(items, day), "utf-8")
     _write(csv_path, to_csv(items), "utf-8-sig")
-    audit(engine, actor, "", "workorder_export", day.isoformat(), {"orders": len(items)})
+    audit.write(engine, actor, "", "workorder_export", day.isoformat(), {"orders": len(items)})
     return Batch(day, len(items), jsonl, csv_path)
-
-
-def audit(
-    engine: Engine,
-    actor: str,
-    role: str,
-    action: str,
-    target: str,
-    detail: Mapping[str, Any],
-    error: str = "",
-) -> None:
-    """An audit row: a read of citizens' data (an export, a department's view) or a
-    department's step, refused (`error`) or not."""
-    now = datetime.now().astimezone()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(audit_t).values(
-                id=str(uuid.uuid4()), at=now, actor=actor[:64], role=role[:16],
-                action=action[:32], target=target[:64],
-                detail=json.dumps(dict(detail), ensure_ascii=False, default=str),
-                result="error" if error else "ok", error=error, as_of=now.timestamp(),
-            )
-        )  # fmt: skip
 
 
 def ensure_yesterday(engine: Engine, tz: str, folder: Path, now: datetime) -> Batch | None:

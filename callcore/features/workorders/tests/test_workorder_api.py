@@ -122,6 +122,8 @@ async def test_the_closed_loop_over_the_api(client: TestClient, service: WorkOrd
     ]
     assert all(a["actor"] == "人社局值班" and a["target"] == rid for a in done)
     assert json.loads(done[0]["detail"])["unit"] == "renshe"
+    views = [a for a in audits(service.engine) if a["action"] == "workorder_view"]
+    assert [(a["actor"], a["role"], a["target"]) for a in views] == [("钱主管", "supervisor", rid)]
 
     figs = await call(client, "GET", "/api/v1/requests/figures", "sup")
     renshe = next(f for f in figs["units"] if f["key"] == "renshe")
