@@ -30,6 +30,8 @@ class RecordingSettings(Strict):
     # opus: small and lossy (decisions.md); flac: lossless, about five times the size.
     codec: Literal["opus", "flac"] = "opus"
     bitrate_kbps: Annotated[int, Field(ge=12, le=128)] = 24  # opus only, both channels
+    # Files compressed at once; 0: one per core. One encoder keeps up with ~70 calls at once.
+    encoders: Annotated[int, Field(ge=0, le=64)] = 0
     # Spoken to the caller before the queue (espeak-ng); None: no notice.
     notice: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 

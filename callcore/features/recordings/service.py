@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -192,23 +193,31 @@ class RecordingService:
             return None
 
     def collect(self) -> int:
-        """Store every finished file in the spool; returns how many were stored."""
-        if not self.config().recordings.enabled and not self.finished_files():
+        """Store every finished file in the spool, several at once (`recordings.encoders`);
+        returns how many were stored."""
+        rec_cfg = self.config().recordings
+        if not rec_cfg.enabled and not self.finished_files():
             return 0
-        n = 0
-        for path in self.finished_files():
-            if self._stop.is_set():
-                break
-            if self._failed.get(path.name, 0.0) > time.monotonic():
-                continue
-            try:
-                if self.store_file(path) is not None:
-                    n += 1
-                    self._failed.pop(path.name, None)
-            except (RecordingError, OSError) as exc:
-                self._failed[path.name] = time.monotonic() + RETRY_SECONDS
-                log.error("recording %s not stored yet (will retry): %s", path.name, exc)
-        return n
+        now = time.monotonic()
+        due = [p for p in self.finished_files() if self._failed.get(p.name, 0.0) <= now]
+        if not due:
+            return 0
+        workers = min(len(due), rec_cfg.encoders or os.cpu_count() or 1)
+        with ThreadPoolExecutor(workers, thread_name_prefix="recordings-encode") as pool:
+            return sum(pool.map(self._collect_one, due))
+
+    def _collect_one(self, path: Path) -> int:
+        if self._stop.is_set():
+            return 0
+        try:
+            if self.store_file(path) is None:
+                return 0
+        except (RecordingError, OSError) as exc:
+            self._failed[path.name] = time.monotonic() + RETRY_SECONDS
+            log.error("recording %s not stored yet (will retry): %s", path.name, exc)
+            return 0
+        self._failed.pop(path.name, None)
+        return 1
 
     def store_file(self, path: Path) -> RecordingRecord | None:
         """Compress one finished spool file into the store and submit its row."""

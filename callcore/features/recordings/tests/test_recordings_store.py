@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,31 @@ def test_a_finished_file_is_compressed_into_the_dated_store(env: Env):
     env.spool_file(stem("1800000000.1", "1800000001.2"), 3.0)
     env.svc.collect()
     assert len(env.rows()) == 1
+
+
+def test_several_files_are_compressed_at_once(env: Env):
+    """A busy hour ends many calls at a time: the encoders work side by side, each file
+    stored once."""
+    three = CFG.recordings.model_copy(update={"encoders": 3})
+    env.cfg = CFG.model_copy(update={"recordings": three})
+    for i in range(6):
+        env.spool_file(stem(f"1800000100.{i}", f"1800000101.{i}"), 1.0)
+    busy, most = set(), []
+    encode = env.svc._encode
+
+    def watched(*args: Any) -> None:
+        busy.add(threading.get_ident())
+        most.append(len(busy))
+        try:
+            encode(*args)
+            time.sleep(0.05)
+        finally:
+            busy.discard(threading.get_ident())
+
+    env.svc._encode = watched  # type: ignore[method-assign]
+    assert env.svc.collect() == 6
+    assert len(env.rows()) == 6 and not list(env.svc.spool.iterdir())
+    assert max(most) > 1
 
 
 def test_flac_when_the_site_wants_it_lossless(env: Env):
